@@ -1,0 +1,78 @@
+"""The configuration schema, shared by the Snakefile and the ``symzoo`` command.
+
+``workflow/schemas/config.schema.json`` is the single source of truth (the package ships a link to it).
+Validation fills in defaults and reports the first error with the dotted path of the offending key.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+SCHEMA_PATH = Path(__file__).with_name("config.schema.json")
+
+
+class ConfigError(ValueError):
+    """A configuration that breaks the schema; the message names the key."""
+
+
+@cache
+def schema() -> dict:
+    return json.loads(SCHEMA_PATH.read_text())
+
+
+def _with_defaults(validator_class: type) -> type:
+    """A validator that also writes each property's ``default`` into the instance (like Snakemake's)."""
+    check_properties = validator_class.VALIDATORS["properties"]
+
+    def properties(validator, props, instance, subschema):
+        if isinstance(instance, dict):
+            for key, sub in props.items():
+                if "default" in sub and key not in instance:
+                    instance[key] = json.loads(json.dumps(sub["default"]))
+        yield from check_properties(validator, props, instance, subschema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": properties})
+
+
+_Validator = _with_defaults(jsonschema.Draft202012Validator)
+
+
+def _key(path: Any) -> str:
+    return ".".join(str(p) for p in path) or "<top level>"
+
+
+def validate(data: dict, definition: str | None = None, where: str = "config") -> dict:
+    """Validate ``data`` against the whole schema or one of its ``$defs``; returns it with defaults filled in."""
+    root = schema()
+    target = root if definition is None else {"$ref": f"#/$defs/{definition}", "$defs": root["$defs"]}
+    data = json.loads(json.dumps(data))
+    errors = sorted(_Validator(target).iter_errors(data), key=lambda e: (-len(e.absolute_path), e.message))
+    if errors:
+        err = errors[0]
+        raise ConfigError(f"{where}: key {_key(err.absolute_path)!r}: {err.message}")
+    if definition is None:
+        for name, zoo in data["zoos"].items():
+            if zoo["dataset"] not in data["datasets"]:
+                raise ConfigError(
+                    f"{where}: key 'zoos.{name}.dataset': {zoo['dataset']!r} is not one of the datasets "
+                    f"{sorted(data['datasets'])}"
+                )
+    return data
+
+
+def load(path: str | Path) -> dict:
+    """Read and validate a YAML config file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({err})") from err
+    return validate(data, where=str(path))

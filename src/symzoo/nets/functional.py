@@ -1,0 +1,94 @@
+"""The one pure functional forward of symzoo: flat parameters in, logits out.
+
+``forward`` runs one network; ``torch.vmap`` batches it over models (zoo training, the autoencoder's
+functional loss, interpolation and evaluation all call this function and nothing else).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from symzoo.nets.spec import NetSpec
+
+_ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh}
+
+
+def unflatten(spec: NetSpec, theta: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Views (weight, bias) per layer of flat parameters ``theta`` of shape (..., P)."""
+    if theta.shape[-1] != spec.num_params:
+        raise ValueError(f"expected {spec.num_params} parameters for {spec}, got shape {tuple(theta.shape)}")
+    lead = theta.shape[:-1]
+    return [
+        tuple(theta[..., t.offset : t.stop].reshape(*lead, *t.shape) for t in spec.layout[2 * i : 2 * i + 2])
+        for i in range(spec.num_layers)
+    ]
+
+
+def flatten(layers: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+    """Inverse of :func:`unflatten`: (weight, bias) per layer (with shared leading dims) → (..., P)."""
+    parts = []
+    for w, b in layers:
+        lead = b.shape[:-1]
+        parts += [w.reshape(*lead, -1), b]
+    return torch.cat(parts, dim=-1)
+
+
+def forward(
+    spec: NetSpec,
+    theta: torch.Tensor,
+    x: torch.Tensor,
+    masks: Sequence[torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """Logits (B, classes) of the network with flat parameters ``theta`` (P,) on images ``x`` (B, C, H, W).
+
+    ``masks``: optional multiplicative dropout masks, one per hidden layer, shaped
+    (B, *spec.hidden_shapes()[i]) and already scaled by 1 / (1 - rate). Passing them explicitly keeps
+    the function pure, so vmapped training draws exactly the masks a per-network loop would.
+    """
+    act = _ACTIVATIONS[spec.activation]
+    layers = unflatten(spec, theta)
+    h = x if spec.kind == "cnn" else x.flatten(1)
+    for i, (w, b) in enumerate(layers[:-1]):
+        h = F.conv2d(h, w, b, stride=spec.stride, padding=spec.padding) if spec.is_conv(i) else F.linear(h, w, b)
+        h = act(h)
+        if masks is not None:
+            h = h * masks[i]
+    if spec.kind == "cnn":
+        h = h.mean(dim=(-2, -1))
+    w, b = layers[-1]
+    return F.linear(h, w, b)
+
+
+def batched_forward(spec: NetSpec, thetas: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Logits (M, B, classes) of M networks ``thetas`` (M, P) on shared images ``x``."""
+    return torch.vmap(forward, in_dims=(None, 0, None))(spec, thetas, x)
+
+
+@torch.no_grad()
+def evaluate(
+    spec: NetSpec,
+    thetas: torch.Tensor,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    batch_size: int = 2048,
+    models_per_pass: int = 256,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean cross-entropy and accuracy (both (M,)) of M networks on a labelled image set.
+
+    Images go through in batches and networks in groups, so memory stays bounded for any zoo size.
+    """
+    loss = torch.zeros(len(thetas), dtype=torch.float64, device=thetas.device)
+    correct = torch.zeros(len(thetas), dtype=torch.float64, device=thetas.device)
+    for m in range(0, len(thetas), models_per_pass):
+        group = thetas[m : m + models_per_pass]
+        for s in range(0, len(x), batch_size):
+            xb, yb = x[s : s + batch_size], y[s : s + batch_size]
+            logits = batched_forward(spec, group, xb)
+            target = yb.expand(len(group), -1)
+            ce = F.cross_entropy(logits.flatten(0, 1), target.flatten(), reduction="none")
+            loss[m : m + len(group)] += ce.view(len(group), -1).sum(1).double()
+            correct[m : m + len(group)] += (logits.argmax(-1) == target).sum(1).double()
+    return (loss / len(x)).float(), (correct / len(x)).float()

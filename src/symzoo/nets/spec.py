@@ -1,0 +1,142 @@
+"""Architecture specs and the flat-parameter layout shared by every stage.
+
+A network is a chain of layers. Each layer maps ``sizes[i]`` units (MLP neurons or CNN channels) to
+``sizes[i + 1]``; the last layer is always dense (after global average pooling for a CNN). Parameters
+live in one flat float32 vector in torch layout (conv OIHW, dense out x in), per layer weight then bias.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+ACTIVATIONS = ("relu", "tanh")
+
+
+@dataclass(frozen=True)
+class Tensor:
+    """One named parameter tensor inside the flat vector."""
+
+    name: str
+    shape: tuple[int, ...]
+    offset: int
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def stop(self) -> int:
+        return self.offset + self.size
+
+
+@dataclass(frozen=True)
+class NetSpec:
+    """An MLP or a CNN (convolutions, activation, global average pooling, dense).
+
+    ``input_shape`` is (C, H, W) of the images; an MLP flattens it. ``widths`` are the hidden layer
+    sizes: neurons for an MLP, channels for a CNN.
+    """
+
+    kind: Literal["mlp", "cnn"]
+    input_shape: tuple[int, int, int]
+    widths: tuple[int, ...]
+    num_classes: int
+    activation: Literal["relu", "tanh"] = "relu"
+    kernel_size: int = 3
+    stride: int = 2
+    padding: int = 0
+    layout: tuple[Tensor, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "input_shape", tuple(int(s) for s in self.input_shape))
+        object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
+        if self.kind not in ("mlp", "cnn"):
+            raise ValueError(f"spec kind must be 'mlp' or 'cnn', not {self.kind!r}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"spec activation must be one of {ACTIVATIONS}, not {self.activation!r}")
+        if len(self.input_shape) != 3 or min(self.input_shape) < 1:
+            raise ValueError(f"spec input_shape must be (C, H, W), not {self.input_shape}")
+        if not self.widths or min(self.widths) < 1 or self.num_classes < 2:
+            raise ValueError(f"spec needs hidden widths >= 1 and >= 2 classes, not {self.widths}, {self.num_classes}")
+        if self.kind == "cnn":
+            side = min(self.input_shape[1:])
+            for _ in self.widths:
+                side = (side + 2 * self.padding - self.kernel_size) // self.stride + 1
+            if side < 1:
+                raise ValueError(f"spec: input {self.input_shape} is too small for {len(self.widths)} convolutions")
+        object.__setattr__(self, "layout", self._make_layout())
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        """Units per layer boundary: inputs, hidden widths, classes (the neural-graph layer sizes)."""
+        n_in = self.input_shape[0] if self.kind == "cnn" else math.prod(self.input_shape)
+        return (n_in, *self.widths, self.num_classes)
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.sizes) - 1
+
+    @property
+    def num_params(self) -> int:
+        return self.layout[-1].stop
+
+    def is_conv(self, layer: int) -> bool:
+        """Whether layer ``layer`` is a convolution (every layer but the last, for a CNN)."""
+        return self.kind == "cnn" and layer < self.num_layers - 1
+
+    def hidden_shapes(self) -> tuple[tuple[int, ...], ...]:
+        """Shape (without batch) of each hidden layer's activations, e.g. for dropout masks."""
+        if self.kind == "mlp":
+            return tuple((w,) for w in self.widths)
+        side, shapes = self.input_shape[1:], []
+        for width in self.widths:
+            side = tuple((s + 2 * self.padding - self.kernel_size) // self.stride + 1 for s in side)
+            shapes.append((width, *side))
+        return tuple(shapes)
+
+    def weight_shape(self, layer: int) -> tuple[int, ...]:
+        n_out, n_in = self.sizes[layer + 1], self.sizes[layer]
+        if self.is_conv(layer):
+            return (n_out, n_in, self.kernel_size, self.kernel_size)
+        return (n_out, n_in)
+
+    def _make_layout(self) -> tuple[Tensor, ...]:
+        tensors, offset = [], 0
+        for layer in range(self.num_layers):
+            for name, shape in (("weight", self.weight_shape(layer)), ("bias", (self.sizes[layer + 1],))):
+                tensors.append(Tensor(f"layers.{layer}.{name}", shape, offset))
+                offset += tensors[-1].size
+        return tuple(tensors)
+
+    def tensor(self, layer: int, name: Literal["weight", "bias"]) -> Tensor:
+        return self.layout[2 * layer + (name == "bias")]
+
+    def to_dict(self) -> dict:
+        """JSON-ready description: the spec's fields and its parameter layout."""
+        spec = {k: v for k, v in asdict(self).items() if k != "layout"}
+        spec["input_shape"], spec["widths"] = list(self.input_shape), list(self.widths)
+        return {
+            "spec": spec,
+            "num_params": self.num_params,
+            "layout": [{"name": t.name, "shape": list(t.shape), "offset": t.offset} for t in self.layout],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> NetSpec:
+        """Inverse of :meth:`to_dict`; checks that a stored layout matches the spec's own."""
+        spec = cls(**data["spec"])
+        stored = data.get("layout")
+        if stored is not None:
+            ours = [{"name": t.name, "shape": list(t.shape), "offset": t.offset} for t in spec.layout]
+            if stored != ours:
+                raise ValueError(f"parameter layout does not match the spec {spec}")
+        if "num_params" in data and data["num_params"] != spec.num_params:
+            raise ValueError(f"num_params {data['num_params']} does not match the spec's {spec.num_params}")
+        return spec
+
+
+def small_cnn_zoo_spec(activation: str = "relu", in_channels: int = 1, side: int = 32) -> NetSpec:
+    """The Small CNN Zoo network: 3 x Conv(16, 3x3, stride 2, VALID), GAP, Dense(10); 4,970 parameters."""
+    return NetSpec("cnn", (in_channels, side, side), (16, 16, 16), 10, activation, kernel_size=3, stride=2)
