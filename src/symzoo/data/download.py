@@ -102,7 +102,10 @@ def _download(url: str, part: Path, desc: str) -> None:
     try:
         with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
             if offset and response.status == 206:
-                _check_resume_start(url, response.headers.get("Content-Range"), offset, part)
+                start, _ = _content_range(response)
+                if start != offset:  # not the continuation we asked for: the .part can't be trusted
+                    part.unlink()
+                    raise DownloadError(f"{url}: asked for bytes {offset}- but the answer starts at {start}")
             else:
                 offset = 0  # no resume: the server sends the whole file
             _stream(url, response, part, offset, desc)
@@ -118,23 +121,19 @@ def _download(url: str, part: Path, desc: str) -> None:
         raise DownloadError(f"{url}: download failed ({err!r}); partial data kept in {part}") from err
 
 
-def _check_resume_start(url: str, content_range: str | None, offset: int, part: Path) -> None:
-    """Make sure a 206 answer continues at ``offset``; otherwise drop the ``.part`` and fail."""
-    match = _CONTENT_RANGE.fullmatch((content_range or "").strip())
-    if match is None or int(match.group(1)) != offset:
-        part.unlink()
-        raise DownloadError(f"{url}: asked for bytes {offset}- but got Content-Range {content_range!r}")
+def _content_range(response: _Response) -> tuple[int | None, int | None]:
+    """The first byte and the total size of a ``Content-Range: bytes a-b/total`` header (None: unknown)."""
+    match = _CONTENT_RANGE.fullmatch((response.headers.get("Content-Range") or "").strip())
+    if match is None:
+        return None, None
+    return int(match.group(1)), None if match.group(3) == "*" else int(match.group(3))
 
 
 def _stream(url: str, response: _Response, part: Path, offset: int, desc: str) -> None:
     """Write ``response``'s body to ``part`` (appending after ``offset`` bytes) with a progress bar."""
     length = response.headers.get("Content-Length")
     length = int(length) if length is not None else None
-    match = _CONTENT_RANGE.fullmatch((response.headers.get("Content-Range") or "").strip())
-    if match is not None and match.group(3) != "*":
-        total = int(match.group(3))
-    else:
-        total = offset + length if length is not None else None
+    total = _content_range(response)[1] or (offset + length if length is not None else None)
     received = 0
     with (
         open(part, "ab" if offset else "wb") as f,

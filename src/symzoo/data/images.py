@@ -115,7 +115,7 @@ def _describe(value: object) -> str:
 
 
 def _digits(fractions: tuple[float, float, float], seed: int) -> dict[str, np.ndarray]:
-    """scikit-learn's 8x8 digits in [-1, 1], split by ``fractions`` (stratified, deterministic in ``seed``)."""
+    """scikit-learn's 8x8 digits in [-1, 1], split by ``fractions`` (stratified, deterministic in seed)."""
     from sklearn.datasets import load_digits  # heavy; needed only here
     from sklearn.model_selection import train_test_split
 
@@ -183,8 +183,10 @@ def _read_cifar10(archive: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
                 data, labels = batch[b"data"], batch[b"labels"]
             except KeyError as err:
                 raise ValueError(f"{archive}: {member.name} has no key {err.args[0]!r}") from None
-            batches[name] = (_grayscale(np.asarray(data, dtype=np.uint8), f"{archive}: {member.name}"),
-                             np.asarray(labels, dtype=np.int64))
+            batches[name] = (
+                _grayscale(np.asarray(data, dtype=np.uint8), f"{archive}: {member.name}"),
+                np.asarray(labels, dtype=np.int64),
+            )
     missing = sorted(set(wanted.values()) - set(batches))
     if missing:
         raise ValueError(f"{archive}: missing {', '.join(f'{_CIFAR10_DIR}/{name}' for name in missing)}")
