@@ -40,8 +40,10 @@ def test_defaults_are_filled_in():
             "not one of the datasets",
         ),
         (
-            {"datasets": {"d": {"source": "digits"}},
-             "zoos": {"z": {"source": "smallcnnzoo", "archive": "cifar10", "dataset": "d", "step": "86"}}},
+            {
+                "datasets": {"d": {"source": "digits"}},
+                "zoos": {"z": {"source": "smallcnnzoo", "archive": "cifar10", "dataset": "d", "step": "86"}},
+            },
             "zoos.z.step",
             "not of type 'integer'",
         ),

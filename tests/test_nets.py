@@ -46,8 +46,8 @@ def torch_reference(spec: NetSpec, theta: torch.Tensor) -> nn.Module:
     mods.append(nn.Linear(spec.sizes[-2], spec.sizes[-1]))
     net = nn.Sequential(*mods)
     layers = [m for m in net if isinstance(m, nn.Conv2d | nn.Linear)]
-    for m, t in zip([p for m in layers for p in (m.weight, m.bias)], spec.layout, strict=True):
-        m.data.copy_(theta[t.offset : t.stop].view(t.shape))
+    for p, t in zip([p for layer in layers for p in (layer.weight, layer.bias)], spec.layout, strict=True):
+        p.data.copy_(theta[t.offset : t.stop].view(t.shape))
     return net
 
 

@@ -89,8 +89,10 @@ def test_splits_are_deterministic_and_stable_by_run():
         (lambda d: np.save(d / "params.npy", np.zeros((40, 3), np.float32)), r"params.npy: expected float32 \(N, "),
         (lambda d: np.save(d / "params.npy", np.zeros((40, SPEC.num_params))), "float64"),
         (lambda d: (d / "models.parquet").write_bytes(b"garbage"), "models.parquet: not a readable Parquet"),
-        (lambda d: pl.read_parquet(d / "models.parquet").drop("kept").write_parquet(d / "models.parquet"),
-         "missing column 'kept'"),
+        (
+            lambda d: pl.read_parquet(d / "models.parquet").drop("kept").write_parquet(d / "models.parquet"),
+            "missing column 'kept'",
+        ),
         (lambda d: pl.read_parquet(d / "models.parquet")[:5].write_parquet(d / "models.parquet"), "5 rows"),
         (lambda d: (d / "arch.json").write_text("{"), "arch.json: not a valid architecture"),
     ],

@@ -130,7 +130,9 @@ def finalize_models(
     return params, models
 
 
-def write_zoo(root: str | Path, spec: NetSpec, params: np.ndarray, models: pl.DataFrame, meta: dict | None = None) -> Path:
+def write_zoo(
+    root: str | Path, spec: NetSpec, params: np.ndarray, models: pl.DataFrame, meta: dict | None = None
+) -> Path:
     """Validate and write a zoo; each file appears atomically, and nothing is written if validation fails."""
     root = Path(root)
     params = np.asarray(params)
