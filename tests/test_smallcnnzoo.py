@@ -8,6 +8,7 @@ import io
 import json
 import logging
 import tarfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ from symzoo.data.download import ChecksumError, file_digest
 from symzoo.data.smallcnnzoo import build_small_cnn_zoo, download_archive, read_archive
 from symzoo.data.zoo import read_zoo
 from symzoo.nets.functional import forward
+from symzoo.nets.spec import ACTIVATIONS
 from tests.fixtures.smallcnnzoo import (
     SIDES,
     make_small_cnn_zoo_archive,
@@ -91,7 +93,9 @@ def _assert_matches_reference(path: Path, zoo_params: np.ndarray, models: pl.Dat
     for i in ids:
         run_id, step = models["run_id"][int(i)], models["step"][int(i)]
         ours = forward(spec, torch.from_numpy(np.array(zoo_params[int(i)])), x).double().numpy()
-        theirs = keras_reference(_tf_variables(path, run_id, step), x.permute(0, 2, 3, 1).double().numpy(), spec.activation)
+        theirs = keras_reference(
+            _tf_variables(path, run_id, step), x.permute(0, 2, 3, 1).double().numpy(), spec.activation
+        )
         assert np.abs(theirs).max() > 0.1  # a meaningful comparison, not of two near-zero outputs
         np.testing.assert_allclose(ours, theirs, atol=1e-4, rtol=0)
 
@@ -168,8 +172,8 @@ def test_kept_filter_and_meta(tmp_path: Path, archive: Path) -> None:
 
 def test_split_by_run_is_deterministic_stable_and_follows_fractions(tmp_path: Path) -> None:
     big, small = tmp_path / "big" / "cifar10.tar.xz", tmp_path / "small" / "cifar10.tar.xz"
-    make_small_cnn_zoo_archive(big, n_runs=300, checkpoints=(0, 86), activations=("relu",))
-    make_small_cnn_zoo_archive(small, n_runs=120, checkpoints=(0, 86), activations=("relu",))
+    make_small_cnn_zoo_archive(big, n_runs=300, checkpoints=(86,), activations=("relu",))
+    make_small_cnn_zoo_archive(small, n_runs=120, checkpoints=(86,), activations=("relu",))
     options = {"min_accuracy": 0.0, "fractions": [0.8, 0.1, 0.1], "seed": 3}
     first = read_zoo(build_small_cnn_zoo(_options(big, **options), tmp_path / "a", tmp_path / "cache_big"))
     again = read_zoo(build_small_cnn_zoo(_options(big, **options), tmp_path / "b", tmp_path / "cache_big"))
@@ -183,7 +187,9 @@ def test_split_by_run_is_deterministic_stable_and_follows_fractions(tmp_path: Pa
     shared = first.models.join(fewer.models, on="run_id", suffix="_fewer")
     assert len(shared) == 120
     assert (shared["split"] == shared["split_fewer"]).all()
-    assert np.array_equal(first.params[shared["model_id"].to_numpy()], fewer.params[shared["model_id_fewer"].to_numpy()])
+    assert np.array_equal(
+        first.params[shared["model_id"].to_numpy()], fewer.params[shared["model_id_fewer"].to_numpy()]
+    )
     other_seed = read_zoo(
         build_small_cnn_zoo(_options(big, **{**options, "seed": 4}), tmp_path / "d", tmp_path / "cache_big")
     )
@@ -206,7 +212,12 @@ def test_nan_runs_are_dropped_and_counted(tmp_path: Path, caplog: pytest.LogCapt
 
 def test_download_records_sha256_and_reuses_the_archive(tmp_path: Path, archive: Path, http_server) -> None:
     (http_server.root / "cifar10.tar.xz").write_bytes(archive.read_bytes())
-    options = {"archive": "cifar10", "url": http_server.url("cifar10.tar.xz"), "min_accuracy": 0.0}
+    options = {
+        "archive": "cifar10",
+        "dataset": "cifar10gs",
+        "url": http_server.url("cifar10.tar.xz"),
+        "min_accuracy": 0.0,
+    }
     cache = tmp_path / "cache"
     first = read_zoo(build_small_cnn_zoo(options, tmp_path / "zoo1", cache))
     digest = file_digest(archive, "sha256")
@@ -227,10 +238,22 @@ def test_download_records_sha256_and_reuses_the_archive(tmp_path: Path, archive:
         build_small_cnn_zoo(options, tmp_path / "zoo3", cache)
 
 
+def test_concurrent_builds_share_one_download(tmp_path: Path, archive: Path, http_server) -> None:
+    """Two jobs (e.g. the relu and the tanh zoo) starting together download and extract the archive once."""
+    (http_server.root / "cifar10.tar.xz").write_bytes(archive.read_bytes())
+    url = http_server.url("cifar10.tar.xz")
+    options = {"archive": "cifar10", "dataset": "cifar10gs", "url": url, "min_accuracy": 0.0}
+    jobs = [({**options, "activation": a}, tmp_path / a, tmp_path / "cache") for a in ACTIVATIONS]
+    with ThreadPoolExecutor(2) as pool:
+        zoos = [read_zoo(out) for out in pool.map(lambda job: build_small_cnn_zoo(*job), jobs)]
+    assert len(http_server.requests) == 1
+    assert [z.spec.activation for z in zoos] == list(ACTIVATIONS) and all(len(z) == 6 for z in zoos)
+
+
 def test_changed_archive_fails_against_the_recorded_sha256(tmp_path: Path, archive: Path, http_server) -> None:
     served = http_server.root / "cifar10.tar.xz"
     served.write_bytes(archive.read_bytes())
-    options = {"archive": "cifar10", "url": http_server.url("cifar10.tar.xz")}
+    options = {"archive": "cifar10", "dataset": "cifar10gs", "url": http_server.url("cifar10.tar.xz")}
     cache = tmp_path / "cache"
     assert download_archive(options, cache) == cache / "cifar10.tar.xz"
 
@@ -244,7 +267,7 @@ def test_changed_archive_fails_against_the_recorded_sha256(tmp_path: Path, archi
 
 def test_wrong_configured_sha256(tmp_path: Path, archive: Path, http_server) -> None:
     (http_server.root / "cifar10.tar.xz").write_bytes(archive.read_bytes())
-    options = {"archive": "cifar10", "url": http_server.url("cifar10.tar.xz"), "sha256": "0" * 64}
+    options = {"archive": "cifar10", "dataset": "d", "url": http_server.url("cifar10.tar.xz"), "sha256": "0" * 64}
     out = tmp_path / "zoo"
     with pytest.raises(ChecksumError, match=r"cifar10\.tar\.xz"):
         build_small_cnn_zoo(options, out, tmp_path / "cache")
@@ -259,12 +282,13 @@ def test_wrong_configured_sha256(tmp_path: Path, archive: Path, http_server) -> 
 # ------------------------------------------------------------------------------------------------ bad input
 
 
-@pytest.mark.parametrize("damage", ["truncated", "not_xz"])
+@pytest.mark.parametrize("damage", ["truncated", "footer_cut", "not_xz"])
 def test_corrupt_archive(tmp_path: Path, archive: Path, damage: str) -> None:
     bad = tmp_path / "upstream" / "cifar10.tar.xz"
     bad.parent.mkdir()
     data = archive.read_bytes()
-    bad.write_bytes(data[: len(data) // 2] if damage == "truncated" else b"this is not an xz archive\n" * 100)
+    damaged = {"truncated": data[: len(data) // 2], "footer_cut": data[:-8], "not_xz": b"not an archive\n" * 100}
+    bad.write_bytes(damaged[damage])
     out = tmp_path / "zoo"
     with pytest.raises(ValueError, match="cifar10.tar.xz") as err:
         build_small_cnn_zoo(_options(bad), out, tmp_path / "cache")
@@ -349,7 +373,7 @@ def test_unknown_options_are_rejected(tmp_path: Path, archive: Path) -> None:
 
 
 def test_tarfile_is_streamed(tmp_path: Path, archive: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The archive is read in one streaming pass (mode r|xz), never by random access."""
+    """The archive is read in one streaming pass (tar mode "r|"), never by random access."""
     modes = []
     real_open = tarfile.open
 
@@ -359,4 +383,4 @@ def test_tarfile_is_streamed(tmp_path: Path, archive: Path, monkeypatch: pytest.
 
     monkeypatch.setattr(smallcnnzoo.tarfile, "open", spy)
     read_archive(archive, 86, "relu", tmp_path / "cache")
-    assert modes == ["r|xz"]
+    assert modes == ["r|"]

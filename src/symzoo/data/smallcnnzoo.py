@@ -14,8 +14,9 @@ kernels into torch OIHW and dense (in, out) into (out, in), and keeps one checkp
 
 from __future__ import annotations
 
-import ast
+import contextlib
 import csv
+import fcntl
 import gzip
 import io
 import json
@@ -23,16 +24,17 @@ import logging
 import lzma
 import math
 import re
-import shutil
 import sys
 import tarfile
 import zlib
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
 import numpy as np
 import polars as pl
 from tqdm import tqdm
 
+from symzoo import config
 from symzoo.atomic import atomic_path
 from symzoo.data.download import ChecksumError, fetch, file_digest
 from symzoo.data.zoo import ARCH, MODELS, PARAMS, finalize_models, write_zoo
@@ -46,19 +48,6 @@ ARCHIVE_SIDES = {"cifar10": 32, "svhn_cropped": 32, "mnist": 28, "fashion_mnist"
 
 WEIGHTS, METRICS, LAYOUT = "weights.npy", "metrics.csv.gz", "layout.csv"
 MEMBERS = (WEIGHTS, METRICS, LAYOUT)
-
-DEFAULTS = {
-    "source": "smallcnnzoo",
-    "archive": "cifar10",
-    "url": None,
-    "sha256": None,
-    "dataset": "cifar10gs",
-    "step": 86,
-    "activation": "relu",
-    "min_accuracy": 0.4,
-    "fractions": [0.8, 0.1, 0.1],
-    "seed": 0,
-}
 
 CONFIG_COLUMNS = tuple(
     f"config.{name}"
@@ -91,13 +80,26 @@ CHUNK_ROWS = 2048
 _STAMP = ".extracted.json"
 _COPY_CHUNK = 1 << 20
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+_SHAPE = re.compile(r"\s*[(\[]?\s*\d+(?:\s*[,\s]\s*\d+)*\s*,?\s*[)\]]?\s*")
+
+
+@contextlib.contextmanager
+def _locked(lock_path: Path) -> Iterator[None]:
+    """An exclusive lock (flock) on ``lock_path``: concurrent jobs sharing a cache take turns."""
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 # --------------------------------------------------------------------------------------------- download
 
 
 def _archive_name(options: dict) -> str:
-    archive = options.get("archive", DEFAULTS["archive"])
+    archive = options["archive"]
     if archive not in ARCHIVE_SIDES:
         raise ValueError(f"smallcnnzoo: unknown archive {archive!r}, expected one of {sorted(ARCHIVE_SIDES)}")
     return archive
@@ -109,10 +111,14 @@ def _archive_url(options: dict) -> str:
 
 def _download(options: dict, cache_dir: Path) -> tuple[Path, str]:
     """Download (or reuse) the archive; return its path and its verified sha256."""
+    dest = Path(cache_dir) / f"{_archive_name(options)}.tar.xz"
+    with _locked(dest.with_name(dest.name + ".lock")):
+        return _download_unlocked(options, dest)
+
+
+def _download_unlocked(options: dict, dest: Path) -> tuple[Path, str]:
     archive = _archive_name(options)
     url = _archive_url(options)
-    cache_dir = Path(cache_dir)
-    dest = cache_dir / f"{archive}.tar.xz"
     record = dest.with_name(dest.name + ".sha256")
     configured = options.get("sha256")
     if configured:
@@ -125,7 +131,7 @@ def _download(options: dict, cache_dir: Path) -> tuple[Path, str]:
             raise ChecksumError(f"{dest}: sha256 does not match the configured sha256 {configured} ({err})") from err
         return dest, configured
     if record.is_file():
-        recorded = record.read_text().split()[0].lower() if record.read_text().split() else ""
+        recorded = (record.read_text().split() or [""])[0].lower()
         if not _SHA256.fullmatch(recorded):
             raise ValueError(f"{record}: not a sha256 record (delete it to record the archive's digest again)")
         try:
@@ -190,7 +196,7 @@ def _extract(path: Path, folder: Path) -> dict[str, str]:
     folder.mkdir(parents=True, exist_ok=True)
     found: dict[str, str] = {}
     try:
-        with tarfile.open(path, mode="r|xz") as tar:
+        with lzma.open(path, "rb") as xz, tarfile.open(fileobj=xz, mode="r|") as tar:
             for member in tar:
                 base = PurePosixPath(member.name).name
                 if base not in MEMBERS:
@@ -219,11 +225,17 @@ def _extract(path: Path, folder: Path) -> dict[str, str]:
                         bar.update(len(chunk))
                     if out.tell() != member.size:
                         raise tarfile.ReadError(f"{member.name}: {out.tell()} of {member.size} bytes")
-    except (tarfile.TarError, lzma.LZMAError, EOFError, zlib.error) as err:
-        raise ValueError(f"{path}: corrupt or unreadable archive, not a complete tar.xz ({err})") from err
-    missing = [m for m in MEMBERS if m not in found]
-    if missing:
-        raise ValueError(f"{path}: archive has no member {missing[0]} (found {sorted(found.values())})")
+            while xz.read(_COPY_CHUNK):  # read to the end: the xz decoder verifies the whole stream
+                pass
+        missing = [m for m in MEMBERS if m not in found]
+        if missing:
+            raise ValueError(f"{path}: archive has no member {missing[0]} (found {sorted(found.values())})")
+    except BaseException as err:
+        for member in MEMBERS:  # members of an archive that failed its check are not to be trusted
+            (folder / member).unlink(missing_ok=True)
+        if isinstance(err, tarfile.TarError | lzma.LZMAError | EOFError | zlib.error):
+            raise ValueError(f"{path}: corrupt or unreadable archive, not a complete tar.xz ({err})") from err
+        raise
     with atomic_path(stamp_path) as tmp:
         tmp.write_text(json.dumps({**stamp, "members": found}, indent=2) + "\n")
     return found
@@ -233,12 +245,10 @@ def _extract(path: Path, folder: Path) -> dict[str, str]:
 
 
 def _parse_shape(text: str) -> tuple[int, ...]:
-    value = ast.literal_eval(text.strip())
-    if isinstance(value, int):
-        value = (value,)
-    if not isinstance(value, tuple | list) or not all(isinstance(v, int) and v >= 0 for v in value):
+    """A shape written as text: "(3, 3, 1, 16)", "(16,)", also "[3, 3, 1, 16]" or "3 3 1 16"."""
+    if not _SHAPE.fullmatch(text):
         raise ValueError(f"not a shape: {text!r}")
-    return tuple(value)
+    return tuple(int(v) for v in re.findall(r"\d+", text))
 
 
 def _read_layout(file: Path, where: str) -> dict[tuple[str, str], tuple[int, int, tuple[int, ...]]]:
@@ -291,10 +301,8 @@ def _to_torch(block: np.ndarray, spec: NetSpec, layer: int, kind: str) -> np.nda
         return block
     tf_shape = _tf_shape(spec, layer, kind)
     block = block.reshape(n, *tf_shape)
-    if spec.is_conv(layer):
-        block = block.transpose(0, 4, 3, 1, 2)  # HWIO → OIHW, i.e. transpose (3, 2, 0, 1) per network
-    else:
-        block = block.transpose(0, 2, 1)  # (in, out) → (out, in)
+    # Per network: HWIO → OIHW is the transpose (3, 2, 0, 1); dense (in, out) → (out, in).
+    block = block.transpose(0, 4, 3, 1, 2) if spec.is_conv(layer) else block.transpose(0, 2, 1)
     return block.reshape(n, -1)
 
 
@@ -380,9 +388,7 @@ def _models_frame(metrics: pl.DataFrame, rows: np.ndarray) -> pl.DataFrame:
 # -------------------------------------------------------------------------------------------- conversion
 
 
-def read_archive(
-    path: Path, step: int, activation: str, cache_dir: Path
-) -> tuple[NetSpec, np.ndarray, pl.DataFrame]:
+def read_archive(path: Path, step: int, activation: str, cache_dir: Path) -> tuple[NetSpec, np.ndarray, pl.DataFrame]:
     """Convert the networks of one checkpoint ``step`` and one ``activation`` of a Small CNN Zoo archive.
 
     Returns the spec, float32 parameters (N, 4970-ish) in torch layout and the models table (model_id,
@@ -397,7 +403,8 @@ def read_archive(
         raise FileNotFoundError(f"smallcnnzoo: no archive {path}")
     archive = _archive_stem(path)
     folder = Path(cache_dir) / archive
-    members = _extract(path, folder)
+    with _locked(folder.with_name(folder.name + ".extract.lock")):
+        members = _extract(path, folder)
     side = ARCHIVE_SIDES.get(archive)
     if side is None:
         top = PurePosixPath(members[WEIGHTS]).parts[0]
@@ -456,16 +463,12 @@ def read_archive(
 def build_small_cnn_zoo(options: dict, out_dir: Path, cache_dir: Path) -> Path:
     """Download, convert, filter and split a Small CNN Zoo archive into the zoo ``out_dir``.
 
-    ``options`` is one zoo entry of the config (keys as in :data:`DEFAULTS`; missing keys take those
-    defaults). Networks with test accuracy above ``min_accuracy`` are kept and split by run. On any error no
-    zoo file is left in ``out_dir``.
+    ``options`` is one zoo entry of the config (validated against the schema's ``zoo_smallcnnzoo``, which
+    fills in the defaults). Networks with test accuracy above ``min_accuracy`` are kept and split by run.
+    On any error no zoo file is left in ``out_dir``.
     """
-    opts = {**DEFAULTS, **options}
-    if opts["source"] != "smallcnnzoo":
-        raise ValueError(f"smallcnnzoo: source must be 'smallcnnzoo', not {opts['source']!r}")
+    opts = config.validate({"source": "smallcnnzoo", **options}, "zoo_smallcnnzoo", where="smallcnnzoo options")
     archive = _archive_name(opts)
-    if opts["activation"] not in ACTIVATIONS:
-        raise ValueError(f"smallcnnzoo {archive}: activation must be one of {ACTIVATIONS}, not {opts['activation']!r}")
     out_dir, cache_dir = Path(out_dir), Path(cache_dir)
     path, digest = _download(opts, cache_dir)
     spec, params, models = read_archive(path, int(opts["step"]), opts["activation"], cache_dir)
