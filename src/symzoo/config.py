@@ -58,12 +58,22 @@ def validate(data: dict, definition: str | None = None, where: str = "config") -
         raise ConfigError(f"{where}: key {_key(err.absolute_path)!r}: {err.message}")
     if definition is None:
         for name, zoo in data["zoos"].items():
-            if zoo["dataset"] not in data["datasets"]:
-                raise ConfigError(
-                    f"{where}: key 'zoos.{name}.dataset': {zoo['dataset']!r} is not one of the datasets "
-                    f"{sorted(data['datasets'])}"
-                )
+            _check_zoo(zoo, data["datasets"], f"{where}: key 'zoos.{name}")
+    elif definition in ("zoo", "zoo_generate"):
+        _check_zoo(data, None, f"{where}: key '")
     return data
+
+
+def _check_zoo(zoo: dict, datasets: dict | None, key: str) -> None:
+    """Cross-key rules that a JSON schema cannot state; ``key`` prefixes the dotted key in messages."""
+    sep = "" if key.endswith("'") else "."
+    if datasets is not None and zoo["dataset"] not in datasets:
+        raise ConfigError(f"{key}{sep}dataset': {zoo['dataset']!r} is not one of the datasets {sorted(datasets)}")
+    if zoo["source"] == "generate":
+        if max(zoo["checkpoints"]) > zoo["epochs"]:
+            raise ConfigError(f"{key}{sep}checkpoints': {zoo['checkpoints']} goes past epochs = {zoo['epochs']}")
+        if zoo["step"] is not None and zoo["step"] not in zoo["checkpoints"]:
+            raise ConfigError(f"{key}{sep}step': {zoo['step']} is not one of the checkpoints {zoo['checkpoints']}")
 
 
 def load(path: str | Path) -> dict:

@@ -4,6 +4,8 @@ rule smallcnnzoo:
         zoo_files("{zoo}"),
     log:
         "results/logs/zoo/{zoo}.log",
+    wildcard_constraints:
+        zoo=one_of(zoos_from("smallcnnzoo")),
     params:
         options=options("zoos"),
         cache=DOWNLOADS,
@@ -11,3 +13,40 @@ rule smallcnnzoo:
     shell:
         "symzoo smallcnnzoo --options {params.options:q} --out {params.out} --cache {params.cache}"
         " > {log} 2>&1"
+
+
+rule zoo_shard:
+    """One shard of a generated zoo: `batch_models` networks trained together (vmapped), all checkpoints."""
+    input:
+        data=zoo_dataset,
+    output:
+        shard_files("{zoo}", "{shard}"),
+    log:
+        "results/logs/zoo/{zoo}/shard-{shard}.log",
+    params:
+        options=shard_options,
+        out="results/zoo/{zoo}/shards/{shard}",
+        device=config["device"],
+    shell:
+        "symzoo zoo-shard --options {params.options:q} --data {input.data} --out {params.out}"
+        " --device {params.device} > {log} 2>&1"
+
+
+rule zoo_merge:
+    """A generated zoo: its shards merged, one checkpoint selected, filtered and split (as a downloaded zoo)."""
+    input:
+        lambda w: [f for shard in shards(w.zoo) for f in shard_files(w.zoo, shard)],
+    output:
+        zoo_files("{zoo}"),
+    log:
+        "results/logs/zoo/{zoo}.log",
+    wildcard_constraints:
+        zoo=one_of(zoos_from("generate")),
+    params:
+        options=options("zoos"),
+        shards=lambda w: [
+            f"results/zoo/{w.zoo}/shards/{shard}" for shard in shards(w.zoo)
+        ],
+        out="results/zoo/{zoo}",
+    shell:
+        "symzoo zoo-merge --options {params.options:q} --out {params.out} {params.shards} > {log} 2>&1"
