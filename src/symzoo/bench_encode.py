@@ -1,0 +1,110 @@
+"""``bench_encode``: encoder + decoder throughput, and how the cost per network grows with its size.
+
+Two measurements, each time-boxed (about ``budget_s`` seconds apiece), in eval mode without gradients:
+
+- ``networks_per_s``: encode + decode of batches of Small CNN Zoo networks (4,970 parameters), the batch
+  built by indexing (:func:`symzoo.graph.neural_graph.to_batch`) as in training;
+- ``s_per_network``: seconds per network for two tanh MLPs whose input and hidden widths differ by x2:
+  64-64-64-10 (8,970 parameters, 202 nodes) and 128-128-128-10 (34,314 parameters, 394 nodes). The parameter
+  count grows x3.8 while the node count only grows x1.9; the message passing runs over one edge per weight, so
+  a per-network time ratio near the parameter ratio (``time_ratio`` vs ``param_ratio``) shows the cost is
+  linear in the parameter count (the decoder's output layer is linear in it too). On a CPU, batch enough
+  networks (``scaling_batch``) that both sizes overflow the caches: with a few small networks whose
+  activations stay in cache, the ratio looks super-linear (a memory effect, not more work).
+
+Speed is never asserted by a test; the CLI reports these figures (``symzoo bench``).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+
+from symzoo.models.autoencoder import Kind, build_autoencoder
+from symzoo.nets.spec import NetSpec, small_cnn_zoo_spec
+
+SCALING_SPECS = (
+    NetSpec("mlp", (1, 8, 8), (64, 64), 10, "tanh"),
+    NetSpec("mlp", (1, 16, 8), (128, 128), 10, "tanh"),
+)
+
+
+def _seconds_per_call(
+    fns: list[Callable[[], object]], device: torch.device, budget_s: float, min_rounds: int = 2
+) -> list[float]:
+    """Median wall time of each (warmed-up) function, called in turns for about ``budget_s`` seconds.
+
+    Taking turns measures the functions side by side, so load from other processes affects them alike.
+    """
+
+    def timed(fn: Callable[[], object]) -> float:
+        start = time.perf_counter()
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return time.perf_counter() - start
+
+    times: list[list[float]] = [[] for _ in fns]
+    deadline = time.perf_counter() + budget_s
+    while len(times[0]) < min_rounds or time.perf_counter() < deadline:
+        for fn, samples in zip(fns, times):
+            samples.append(timed(fn))
+    return [statistics.median(samples) for samples in times]
+
+
+def _random_params(spec: NetSpec, n: int, generator: torch.Generator) -> torch.Tensor:
+    """Gaussian parameters with std 1 / sqrt(fan_in) per layer (the scale of a trained zoo, roughly)."""
+    theta = torch.empty(n, spec.num_params)
+    for layer in range(spec.num_layers):
+        w, b = spec.tensor(layer, "weight"), spec.tensor(layer, "bias")
+        fan_in = w.size // w.shape[0]
+        theta[:, w.offset : b.stop] = torch.randn(n, b.stop - w.offset, generator=generator) * fan_in**-0.5
+    return theta
+
+
+@torch.no_grad()
+def bench_encode(
+    device: str | torch.device = "cpu",
+    kind: Kind = "scalegmn",
+    hidden: int = 32,
+    layers: int = 2,
+    latent: int = 16,
+    batch: int = 32,
+    scaling_batch: int = 16,
+    budget_s: float = 1.5,
+    seed: int = 0,
+) -> dict:
+    """Throughput of encode + decode and per-network cost at two network sizes (see the module docstring).
+
+    ``batch`` networks per call for the throughput, ``scaling_batch`` for the two MLP sizes; each of the two
+    measurements takes about ``budget_s`` seconds. Returns ``networks_per_s`` (float), ``s_per_network``
+    ({parameter count: seconds}), ``param_ratio``, ``time_ratio`` and the settings measured.
+    """
+    device = torch.device(device)
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    sizes = {"hidden": hidden, "layers": layers, "latent": latent}
+
+    def call(spec: NetSpec, n: int) -> Callable[[], object]:
+        thetas = _random_params(spec, n, generator)
+        model = build_autoencoder(spec, kind, **sizes, thetas_train=thetas).to(device).eval()
+        thetas = thetas.to(device)
+        model(thetas[:2])  # warm-up (lazy initialisation, allocator) at a fraction of a full call's cost
+        return lambda: model(thetas)
+
+    result: dict = {"device": str(device), "kind": kind, **sizes, "batch": batch, "scaling_batch": scaling_batch}
+    (seconds,) = _seconds_per_call([call(small_cnn_zoo_spec(), batch)], device, budget_s)
+    result["networks_per_s"] = batch / seconds
+    small, large = SCALING_SPECS
+    seconds = _seconds_per_call([call(small, scaling_batch), call(large, scaling_batch)], device, budget_s)
+    result["s_per_network"] = {spec.num_params: s / scaling_batch for spec, s in zip(SCALING_SPECS, seconds)}
+    result["param_ratio"] = large.num_params / small.num_params
+    result["time_ratio"] = seconds[1] / seconds[0]
+    return result
+
+
+if __name__ == "__main__":
+    print(bench_encode())

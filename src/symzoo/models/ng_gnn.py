@@ -1,0 +1,116 @@
+"""NG-GNN encoder (Kofinas et al. 2024, "Graph Neural Networks for Learning Equivariant Representations of
+Neural Networks"): message passing on neural graphs with edge updates, FiLM messages and PNA aggregation.
+
+The encoder is invariant to hidden-unit permutations (the graph is, and the readout pools each hidden layer),
+but not to sign flips or positive scalings. It reads per-layer *centred* normalised features
+(:attr:`NGGNN.center` is True) and works best with reverse edges (so input nodes receive messages too).
+
+Also home of the small building blocks shared with the ScaleGMN encoder (:func:`mlp`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+from torch_geometric.data import Batch
+from torch_geometric.nn import MessagePassing
+from torch_geometric.nn.aggr import DegreeScalerAggregation
+
+from symzoo.graph.neural_graph import GraphEmbedding, GraphStructure, readout_dim, readout_features
+
+
+def mlp(dims: Sequence[int], dropout: float = 0.0, bias: bool = True) -> nn.Sequential:
+    """Linear layers ``dims[0] → ... → dims[-1]`` with SiLU (and dropout) between them, none after the last."""
+    layers: list[nn.Module] = []
+    for i, (d_in, d_out) in enumerate(zip(dims[:-1], dims[1:])):
+        if i:
+            layers.append(nn.SiLU())
+            if dropout:
+                layers.append(nn.Dropout(dropout))
+        layers.append(nn.Linear(d_in, d_out, bias=bias))
+    return nn.Sequential(*layers)
+
+
+def _mean_pool(h: Tensor) -> Tensor:
+    return h.mean(dim=1)
+
+
+def _max_pool(h: Tensor) -> Tensor:
+    return h.amax(dim=1)
+
+
+class NGLayer(MessagePassing):
+    """One NG-GNN layer (pre-norm residual) on node states h and edge states e.
+
+    - edge update: e' = e + MLP([e, h_src, h_dst]) (the first linear layer is split per input, so the node
+      parts are computed per node and gathered: the same map, fewer FLOPs);
+    - FiLM messages: m = gamma(e') * Lin(h_src) + beta(e');
+    - PNA aggregation: mean, min, max, std with identity and amplification scalers;
+    - node update: h' = h + MLP([h, Lin(aggregate)]).
+    """
+
+    def __init__(self, dim: int, degree_histogram: Tensor, dropout: float = 0.0) -> None:
+        aggr = DegreeScalerAggregation(["mean", "min", "max", "std"], ["identity", "amplification"], degree_histogram)
+        super().__init__(aggr=aggr, node_dim=0)
+        self.node_norm, self.edge_norm = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.edge_e = nn.Linear(dim, dim)
+        self.edge_src = nn.Linear(dim, dim, bias=False)
+        self.edge_dst = nn.Linear(dim, dim, bias=False)
+        self.edge_out = nn.Linear(dim, dim)
+        self.edge_act = nn.Sequential(nn.SiLU(), nn.Dropout(dropout))
+        self.film = nn.Linear(dim, 2 * dim)
+        self.source = nn.Linear(dim, dim)
+        self.post = nn.Linear(8 * dim, dim)
+        self.node_mlp = mlp([2 * dim, dim, dim], dropout)
+
+    def forward(self, h: Tensor, e: Tensor, edge_index: Tensor) -> tuple[Tensor, Tensor]:
+        src, dst = edge_index
+        hn, en = self.node_norm(h), self.edge_norm(e)
+        e = e + self.edge_out(self.edge_act(self.edge_e(en) + self.edge_src(hn)[src] + self.edge_dst(hn)[dst]))
+        aggregate = self.propagate(edge_index, x=self.source(hn), e=self.edge_norm(e))
+        h = h + self.node_mlp(torch.cat([hn, self.post(aggregate)], dim=-1))
+        return h, e
+
+    def message(self, x_j: Tensor, e: Tensor) -> Tensor:
+        gamma, beta = self.film(e).chunk(2, dim=-1)
+        return gamma * x_j + beta
+
+
+class NGGNN(nn.Module):
+    """NG-GNN encoder: neural-graph batch → permutation-invariant latent (B, latent).
+
+    Node inputs: Lin(normalised bias) + node-type and node-layer embeddings; edge inputs: Lin(normalised
+    weights/kernel) + edge-layer and edge-direction embeddings. Readout: mean- and max-pool of every hidden
+    layer, plus the input and output nodes at their fixed positions → MLP.
+    """
+
+    center = True  #: reads centred, per-layer normalised features
+
+    def __init__(
+        self,
+        structure: GraphStructure,
+        hidden: int = 256,
+        layers: int = 4,
+        latent: int = 128,
+        dropout: float = 0.2,
+    ) -> None:
+        super().__init__()
+        self.structure = structure
+        self.latent = latent
+        self.embedding = GraphEmbedding(structure, hidden)
+        self.node_in = nn.Linear(1, hidden)
+        self.edge_in = nn.Linear(structure.edge_dim, hidden)
+        histogram = structure.degree_histogram()
+        self.layers = nn.ModuleList(NGLayer(hidden, histogram, dropout) for _ in range(layers))
+        self.norm = nn.LayerNorm(hidden)
+        self.pools = (_mean_pool, _max_pool)
+        self.readout = mlp([readout_dim(structure, 2 * hidden, hidden), hidden, latent], dropout)
+
+    def forward(self, batch: Batch) -> Tensor:
+        h = self.node_in(batch.x) + self.embedding.nodes(batch)
+        e = self.edge_in(batch.edge_attr) + self.embedding.edges(batch)
+        for layer in self.layers:
+            h, e = layer(h, e, batch.edge_index)
+        return self.readout(readout_features(self.structure, self.norm(h), self.pools))

@@ -1,0 +1,135 @@
+"""models layer: NG-GNN and ScaleGMN invariances (and their absence), equivariance, the autoencoder."""
+
+import json
+
+import pytest
+import torch
+
+from symzoo.graph.neural_graph import GraphStructure, normalize, to_batch
+from symzoo.models.autoencoder import Autoencoder, build_autoencoder
+from symzoo.models.scalegmn import Invariant, ScaleGMN
+from symzoo.nets.functional import batched_forward
+from symzoo.nets.symmetry import random_transform, transform
+from tests.test_nets import SPECS, init_params
+
+SMALL = {"hidden": 32, "layers": 2, "latent": 16, "dropout": 0.2}
+ATOL = 1e-4
+
+
+def small_model(name: str, kind: str, seed: int = 0) -> Autoencoder:
+    torch.manual_seed(seed)
+    spec = SPECS[name]
+    return build_autoencoder(spec, kind, **SMALL, thetas_train=init_params(spec, 16, seed=100)).eval()
+
+
+def latent_change(name: str, kind: str, group: str, n: int = 4) -> float:
+    """Max |latent(theta) - latent(g . theta)| over n random networks and group elements."""
+    model, spec = small_model(name, kind), SPECS[name]
+    thetas = init_params(spec, n, seed=1)
+    g = random_transform(spec, group, batch=(n,), generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        return (model.encode(thetas) - model.encode(transform(spec, thetas, g))).abs().max().item()
+
+
+@pytest.mark.parametrize("kind", ["ngnn", "scalegmn"])
+@pytest.mark.parametrize("name", SPECS)
+def test_latents_are_permutation_invariant(name, kind):
+    assert latent_change(name, kind, "permutation") < ATOL
+
+
+@pytest.mark.parametrize("group", ["scaling", "both"])
+@pytest.mark.parametrize("name", SPECS)
+def test_scalegmn_latents_are_scale_invariant(name, group):
+    """Sign flips for the tanh networks, positive scalings in [1/e, e] for the ReLU ones (and with permutations)."""
+    assert latent_change(name, "scalegmn", group) < ATOL
+
+
+@pytest.mark.parametrize("name", ["mlp-tanh", "cnn-tanh"])
+def test_ngnn_latents_change_under_sign_flips(name):
+    assert latent_change(name, "ngnn", "scaling") > 1e-3
+
+
+@pytest.mark.parametrize("name", ["mlp-relu", "cnn-relu"])
+def test_symmetry_broken_scalegmn_changes_under_positive_scaling(name):
+    assert latent_change(name, "scalegmn_broken", "scaling") > 1e-3
+    assert latent_change(name, "scalegmn_broken", "permutation") < ATOL  # still a permutation-invariant GNN
+
+
+@pytest.mark.parametrize("name", SPECS)
+def test_scalegmn_hidden_states_are_equivariant(name):
+    """After the first layer, hidden node i of g . theta has the state q_i * h[perm[i]] of theta."""
+    model, spec = small_model(name, "scalegmn"), SPECS[name]
+    thetas = init_params(spec, 2, seed=1)
+    g = random_transform(spec, "both", batch=(2,), generator=torch.Generator().manual_seed(2))
+    structure = model.structure
+
+    def states(t: torch.Tensor) -> torch.Tensor:
+        batch = normalize(to_batch(structure, t), model.stats, center=False)
+        return model.encoder.node_states(batch)[1].view(2, structure.num_nodes, -1)
+
+    with torch.no_grad():
+        h, h_g = states(thetas), states(transform(spec, thetas, g))
+    for layer, (perm, scale) in enumerate(zip(g.perms, g.scales), start=1):
+        nodes = structure.layer_nodes(layer)
+        expected = scale[..., None] * torch.take_along_dim(h[:, nodes], perm[..., None], dim=1)
+        torch.testing.assert_close(h_g[:, nodes], expected, rtol=1e-4, atol=ATOL)
+        assert not torch.allclose(h_g[:, nodes], h[:, nodes], atol=1e-3)  # states really move with g
+    last = structure.layer_nodes(structure.num_layers - 1)
+    torch.testing.assert_close(h_g[:, last], h[:, last], rtol=1e-4, atol=ATOL)  # output nodes: q = 1
+
+
+def test_positive_invariant_is_safe_at_zero():
+    inv = Invariant(4, "positive")
+    z = torch.zeros(3, 4, requires_grad=True)
+    out = inv(z)
+    out.sum().backward()
+    assert torch.equal(out, torch.zeros(3, 4)) and torch.isfinite(z.grad).all()
+    v = torch.randn(5, 4)
+    torch.testing.assert_close(inv(v * 7.3), inv(v))
+    sign = Invariant(4, "sign")
+    torch.testing.assert_close(sign(-v), sign(v))
+    assert torch.equal(Invariant(4, "positive", broken=True)(v), v)
+
+
+def test_scalegmn_rejects_reverse_edges():
+    with pytest.raises(ValueError, match="forward edges"):
+        ScaleGMN(GraphStructure.from_spec(SPECS["mlp-relu"], reverse_edges=True), hidden=8, layers=1, latent=4)
+
+
+@pytest.mark.parametrize("kind", ["ngnn", "scalegmn", "scalegmn_broken"])
+@pytest.mark.parametrize("name", ["mlp-tanh", "cnn-relu"])
+def test_autoencoder_decodes_runnable_networks_and_trains_end_to_end(name, kind):
+    spec = SPECS[name]
+    model = small_model(name, kind).train()
+    thetas = init_params(spec, 3, seed=1)
+    out = model(thetas)
+    assert out.shape == (3, spec.num_params) and torch.isfinite(out).all()
+    logits = batched_forward(spec, out, torch.randn(5, *spec.input_shape))
+    assert logits.shape == (3, 5, spec.num_classes)
+    logits.square().mean().backward()
+    for part in (model.encoder, model.decoder):
+        grads = [p.grad for p in part.parameters()]
+        assert all(g is not None for g in grads), "every parameter takes part"
+        assert sum(g.abs().sum() for g in grads) > 0
+
+
+def test_decoder_starts_near_a_small_random_network():
+    model = small_model("cnn-relu", "scalegmn")
+    thetas = init_params(SPECS["cnn-relu"], 4, seed=1)
+    with torch.no_grad():
+        out = model(thetas)
+    assert 0.1 * thetas.std() < out.std() < thetas.std()  # weights about half the zoo's scale
+    assert (out - out.mean(0)).abs().max() < 0.1 * out.std()  # nearly one network for every latent
+
+
+@pytest.mark.parametrize("kind", ["ngnn", "scalegmn_broken"])
+def test_config_round_trips_with_the_state_dict(kind):
+    model = small_model("cnn-tanh", kind)
+    config = json.loads(json.dumps(model.config()))
+    again = Autoencoder.from_config(config, model.state_dict()).eval()
+    thetas = init_params(SPECS["cnn-tanh"], 2, seed=1)
+    with torch.no_grad():
+        assert torch.equal(again(thetas), model(thetas))
+    assert config["kind"] == kind and config["hidden"] == SMALL["hidden"]
+    with pytest.raises(ValueError, match="kind"):
+        build_autoencoder(SPECS["cnn-tanh"], "transformer")
