@@ -3,7 +3,10 @@ from snakemake.utils import min_version, validate
 min_version("8.0")
 
 
-configfile: "config/config.yaml"
+# The embedded default, unless --configfile names another (Snakemake would otherwise merge the two).
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
 
 
 validate(config, "workflow/schemas/config.schema.json")
@@ -12,6 +15,9 @@ validate(config, "workflow/schemas/config.schema.json")
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/zoo.smk"
+include: "workflow/rules/encoder.smk"
+include: "workflow/rules/merge.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from symzoo import config
+from symzoo.device import CHOICES, resolve
 
 log = logging.getLogger("symzoo")
 
@@ -86,6 +87,207 @@ def _smallcnnzoo(args: argparse.Namespace) -> None:
     log.info("wrote %s", args.out)
 
 
+def _device_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", choices=CHOICES, default="auto", help="auto: CUDA when present (default)")
+
+
+def _zoo_shard_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--options",
+        required=True,
+        type=json.loads,
+        help="JSON: the zoo's arch, batch_size, checkpoints, epochs, sampling, seed, plus first and count",
+    )
+    p.add_argument("--data", required=True, type=Path, help="image set .npz the networks train on")
+    p.add_argument("--out", required=True, type=Path, help="shard directory (results/zoo/<name>/shards/<i>)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _device_argument(p)
+
+
+@command("zoo-shard", "train one shard of a generated zoo (networks trained together with torch.vmap)", _zoo_shard_args)
+def _zoo_shard(args: argparse.Namespace) -> None:
+    from symzoo.zoo.generate import SHARD_DEFINITION, train_shard
+
+    options = config.validate(args.options, SHARD_DEFINITION, where="--options")
+    train_shard(options, args.data, args.out, resolve(args.device), progress=not args.no_progress)
+
+
+def _zoo_merge_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--options", required=True, type=options_argument("zoo_generate"), help="zoos.<name> as JSON")
+    p.add_argument("--out", required=True, type=Path, help="zoo directory (results/zoo/<name>)")
+    p.add_argument("shards", nargs="+", type=Path, help="shard directories, in order")
+
+
+@command("zoo-merge", "merge the shards of a generated zoo; select a checkpoint, filter and split", _zoo_merge_args)
+def _zoo_merge(args: argparse.Namespace) -> None:
+    from symzoo.zoo.generate import merge_shards
+
+    merge_shards(args.options, args.shards, args.out)
+    log.info("wrote %s", args.out)
+
+
+def named_path(text: str) -> tuple[str, Path]:
+    """argparse type: ``NAME=PATH`` (NAME may contain slashes, e.g. ``zoo/method``)."""
+    name, sep, path = text.partition("=")
+    if not sep or not name or not path:
+        raise argparse.ArgumentTypeError(f"expected NAME=PATH, not {text!r}")
+    return name, Path(path)
+
+
+def _encoder_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--options", required=True, type=options_argument("encoder"), help="encoders.<name> as JSON")
+    p.add_argument("--zoo", required=True, type=Path, help="zoo directory (trains on its train split)")
+    p.add_argument("--data", required=True, type=Path, help="the zoo's image set .npz (for the functional loss)")
+    p.add_argument("--out", required=True, type=Path, help="output directory (results/encoders/<zoo>/<name>)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _device_argument(p)
+
+
+@command("encoder", "train an autoencoder (NG-GNN or ScaleGMN encoder) with the functional KL loss", _encoder_args)
+def _encoder(args: argparse.Namespace) -> None:
+    from symzoo.fit.autoencoder import FitSettings, fit_autoencoder
+
+    summary = fit_autoencoder(
+        args.zoo, args.data, args.out, FitSettings(**args.options), resolve(args.device), not args.no_progress
+    )
+    print(json.dumps(summary, indent=2, default=str))
+
+
+def _pairs_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--options", required=True, type=options_argument("merge"), help="the config's merge section")
+    p.add_argument("--zoo", required=True, type=Path, help="zoo directory")
+    p.add_argument("--out", required=True, type=Path, help="pairs table (results/merge/<zoo>/pairs.parquet)")
+
+
+@command("pairs", "draw disjoint pairs of the best test-split networks (the merging protocol)", _pairs_args)
+def _pairs(args: argparse.Namespace) -> None:
+    from symzoo.atomic import atomic_path
+    from symzoo.data.zoo import read_zoo
+    from symzoo.merge.interpolate import select_pairs
+
+    o = args.options
+    pairs = select_pairs(read_zoo(args.zoo).models, o["pairs"], o["top"], o["seed"])
+    with atomic_path(args.out) as tmp:
+        pairs.write_parquet(tmp)
+    log.info("wrote %d pairs to %s", len(pairs), args.out)
+
+
+def _model_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", type=Path, help="model.pt of the autoencoder (methods ae_<encoder>)")
+
+
+def _canonicalize_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--method", required=True, help="naive, rebasin, rebasin_scaling, canonical or ae_<encoder>")
+    p.add_argument("--zoo", required=True, type=Path, help="zoo directory")
+    p.add_argument("--pairs", required=True, type=Path, help="pairs table")
+    p.add_argument("--out", required=True, type=Path, help="endpoints, in the zoo format")
+    p.add_argument("--seed", type=int, default=0, help="seed of re-basin's sweep order")
+    _model_argument(p)
+    _device_argument(p)
+
+
+@command("canonicalize", "the two networks of every pair to interpolate between, for one method", _canonicalize_args)
+def _canonicalize(args: argparse.Namespace) -> None:
+    from symzoo.merge.canonicalize import canonicalize_pairs
+
+    canonicalize_pairs(args.zoo, args.pairs, args.method, args.out, _load_model(args.model, args.device), args.seed)
+    log.info("wrote %s", args.out)
+
+
+def _load_model(path: Path | None, device: str):
+    if path is None:
+        return None
+    from symzoo.fit.autoencoder import load_autoencoder
+
+    return load_autoencoder(path, resolve(device))
+
+
+def _interpolate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--endpoints", required=True, type=Path, help="endpoints zoo of `symzoo canonicalize`")
+    p.add_argument("--data", required=True, type=Path, help="image set .npz (evaluated on its test split)")
+    p.add_argument("--alphas", type=int, default=21, help="interpolation weights in [0, 1] (default 21)")
+    p.add_argument("--out", required=True, type=Path, help="curves table (results/merge/<zoo>/<method>/curves.parquet)")
+    _device_argument(p)
+
+
+@command("interpolate", "loss and accuracy along (1 - alpha) A + alpha B for every pair, batched", _interpolate_args)
+def _interpolate(args: argparse.Namespace) -> None:
+    from symzoo.merge.interpolate import interpolate_endpoints
+
+    interpolate_endpoints(args.endpoints, args.data, args.alphas, args.out, resolve(args.device))
+    log.info("wrote %s", args.out)
+
+
+def _orbit_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--options", required=True, type=options_argument("merge"), help="the config's merge section")
+    p.add_argument("--zoo", required=True, type=Path, help="zoo directory")
+    p.add_argument("--data", required=True, type=Path, help="image set .npz (evaluated on its test split)")
+    p.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        type=named_path,
+        metavar="ae_NAME=PATH",
+        help="an autoencoder to include as a method (repeat)",
+    )
+    p.add_argument("--out", required=True, type=Path, help="orbit curves (results/merge/<zoo>/orbit.parquet)")
+    _device_argument(p)
+
+
+@command("orbit", "interpolate networks with random symmetry transforms of themselves, per method", _orbit_args)
+def _orbit(args: argparse.Namespace) -> None:
+    from symzoo.merge.orbit import run_orbit
+
+    device = resolve(args.device)
+    models = {name: _load_model(path, args.device) for name, path in args.model}
+    run_orbit(args.zoo, args.data, args.options, models, args.out, device)
+    log.info("wrote %s", args.out)
+
+
+def _tables_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--curves", nargs="+", required=True, type=named_path, metavar="ZOO/METHOD=PATH")
+    p.add_argument("--orbit", nargs="+", required=True, type=named_path, metavar="ZOO=PATH")
+    p.add_argument("--history", nargs="*", default=[], type=named_path, metavar="ZOO/ENCODER=PATH")
+    p.add_argument("--out-dir", required=True, type=Path, help="results/tables")
+
+
+@command("tables", "barrier tables (per pair, aggregated, markdown) from the interpolation curves", _tables_args)
+def _tables(args: argparse.Namespace) -> None:
+    from symzoo.report.tables import write_tables
+
+    write_tables(dict(args.curves), dict(args.orbit), dict(args.history), args.out_dir)
+    print((args.out_dir / "barriers.md").read_text())
+
+
+def _figures_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tables", required=True, type=Path, help="results/tables")
+    p.add_argument("--out-dir", required=True, type=Path, help="results/figures")
+
+
+@command("figures", "draw the figures (PNG and PDF) from the tables alone", _figures_args)
+def _figures(args: argparse.Namespace) -> None:
+    from symzoo.report.figures import write_figures
+
+    for path in write_figures(args.tables, args.out_dir):
+        log.info("wrote %s", path)
+
+
+BENCHMARKS = ("zoo-train",)
+
+
+def _bench_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("what", choices=BENCHMARKS, help="which benchmark")
+    p.add_argument("--quick", action="store_true", help="smaller problem sizes (a smoke run, not for figures)")
+    _device_argument(p)
+
+
+@command("bench", "benchmarks: print one JSON object of speeds measured side by side in one run", _bench_args)
+def _bench(args: argparse.Namespace) -> None:
+    from symzoo import bench
+
+    print(json.dumps(bench.run(args.what, resolve(args.device), quick=args.quick), indent=2))
+
+
 def _zoo_info_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("zoo", type=Path, help="zoo directory")
 
@@ -109,6 +311,7 @@ def _zoo_info(args: argparse.Namespace) -> None:
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="symzoo", description=__doc__.splitlines()[0])
     top.add_argument("-v", "--verbose", action="store_true", help="debug logging and full tracebacks")
+    top.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice; rules pass theirs)")
     subs = top.add_subparsers(dest="command", required=True, metavar="STAGE")
     for name, (help_text, arguments, run) in COMMANDS.items():
         sub = subs.add_parser(name, help=help_text, description=help_text)
@@ -125,6 +328,10 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     try:
         args.run(args)
     except (ValueError, OSError) as err:

@@ -43,7 +43,7 @@ def make_workflow(root: Path, server) -> Workflow:
     for name in ("Snakefile", "workflow", "config"):
         (root / name).symlink_to(ROOT / name)
     md5 = make_cifar_archive(server.root / "cifar-10-python.tar.gz", n_per_batch=40)
-    make_small_cnn_zoo_archive(server.root / "cifar10.tar.xz", n_runs=30)
+    make_small_cnn_zoo_archive(server.root / "cifar10.tar.xz", n_runs=60)
     cfg = yaml.safe_load((ROOT / "config/test.yaml").read_text())
     cfg["datasets"]["cifar10gs"] |= {"url": server.url("cifar-10-python.tar.gz"), "md5": md5}
     cfg["zoos"]["cnn"]["url"] = server.url("cifar10.tar.xz")

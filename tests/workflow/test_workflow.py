@@ -17,7 +17,7 @@ def test_all_builds_every_target(workflow):
     for name in cfg["datasets"]:
         images = load_image_set(workflow.root / f"results/data/{name}.npz")
         assert len(images.x_train) > 0
-    assert load_image_set(workflow.root / "results/data/cifar10gs.npz").input_shape == (1, 8, 8)
+    assert load_image_set(workflow.root / "results/data/cifar10gs.npz").input_shape == (1, 32, 32)
     zoo = read_zoo(workflow.root / "results/zoo/cnn")
     assert zoo.spec.num_params == 4970 and len(zoo.ids("train")) > 0
     assert zoo.meta["dataset"] == "cifar10gs" and len(zoo.meta["source"]["sha256"]) == 64
@@ -37,6 +37,37 @@ def test_editing_one_entry_reruns_only_its_jobs(workflow):
     out = workflow.snakemake("all", "--dry-run", config=edited)
     text = out.stdout + out.stderr
     assert "smallcnnzoo" in text and "rule dataset" not in text
+
+
+def planned_shards(out) -> set[str]:
+    """The shard jobs a dry run plans, from the ``wildcards: zoo=..., shard=...`` lines."""
+    return {line.split("shard=")[1].strip() for line in (out.stdout + out.stderr).splitlines() if "shard=" in line}
+
+
+def test_a_crashed_shard_reruns_alone(workflow):
+    # what a crash of shard 0001 leaves: no output of that shard (outputs are atomic), no merged zoo
+    for path in [
+        *(workflow.root / "results/zoo/mlp/shards/0001").iterdir(),
+        *(workflow.root / "results/zoo/mlp").glob("*.*"),
+    ]:
+        path.unlink()
+    out = workflow.snakemake("all", "--dry-run")
+    assert planned_shards(out) == {"0001"} and "zoo_merge" in out.stdout
+    workflow.snakemake("all")
+    assert "Nothing to be done" in workflow.snakemake("all", "--dry-run").stdout
+
+
+def test_growing_a_zoo_adds_shards_and_reruns_none(workflow, tmp_path):
+    cfg = yaml.safe_load(workflow.config.read_text())
+    cfg["zoos"]["mlp"]["num_models"] += cfg["zoos"]["mlp"]["batch_models"]
+    grown = tmp_path / "grown.yaml"
+    grown.write_text(yaml.safe_dump(cfg))
+    assert planned_shards(workflow.snakemake("all", "--dry-run", config=grown)) == {"0002"}
+
+
+def test_generated_zoo_has_the_zoo_format(workflow):
+    zoo = read_zoo(workflow.root / "results/zoo/mlp")
+    assert len(zoo) == 16 and zoo.meta["source"] == {"kind": "generate", "step": 2, "shards": 2}
 
 
 def test_a_bad_config_key_is_named(workflow, tmp_path):
@@ -61,3 +92,28 @@ def test_snakefmt_clean():
         [sys.executable, "-m", "snakefmt", "--check", "Snakefile", "workflow"], cwd=ROOT, capture_output=True, text=True
     )
     assert out.returncode == 0, out.stderr
+
+
+def test_tables_and_figures_are_built(workflow):
+    import polars as pl
+
+    tables = workflow.root / "results/tables"
+    summary = pl.read_parquet(tables / "barriers_summary.parquet")
+    assert set(summary["method"]) == {"naive", "rebasin", "ae_scalegmn"} and set(summary["zoo"]) == {"cnn", "mlp"}
+    assert (summary["n"] == 2).all()
+    curves = pl.read_parquet(workflow.root / "results/merge/mlp/naive/curves.parquet")
+    assert curves.columns == ["pair_id", "model_a", "model_b", "alpha", "split", "loss", "accuracy"]
+    assert len(curves) == 2 * 5
+    assert "| zoo | method |" in (tables / "barriers.md").read_text()
+    for name in ("interpolation", "orbit", "training"):
+        assert (workflow.root / f"results/figures/{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert (workflow.root / f"results/figures/{name}.pdf").read_bytes()[:5] == b"%PDF-"
+
+
+def test_figures_regenerate_from_the_tables_alone(workflow):
+    for png in (workflow.root / "results/figures").glob("*.png"):
+        png.unlink()
+    out = workflow.snakemake("figures", "--dry-run")
+    assert "rule figures" in out.stdout and "rule tables" not in out.stdout and "rule interpolate" not in out.stdout
+    workflow.snakemake("figures")
+    assert len(list((workflow.root / "results/figures").glob("*.png"))) == 3

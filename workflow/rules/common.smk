@@ -1,9 +1,28 @@
 import json
 import math
+import os
 
 DATASETS = list(config["datasets"])
 ZOOS = list(config["zoos"])
+ENCODERS = list(config["encoders"])
+METHODS = config["merge"]["methods"] + [f"ae_{encoder}" for encoder in ENCODERS]
 DOWNLOADS = "results/downloads"
+TABLES = [
+    "curves.parquet",
+    "barriers.parquet",
+    "barriers_summary.parquet",
+    "barriers.md",
+    "metrics.json",
+    "orbit_curves.parquet",
+    "orbit_barriers.parquet",
+    "orbit_summary.parquet",
+    "training.parquet",
+]
+FIGURES = expand(
+    "results/figures/{name}.{ext}",
+    name=["interpolation", "orbit", "training"],
+    ext=["png", "pdf"],
+)
 
 
 def zoos_from(source):
@@ -19,15 +38,29 @@ wildcard_constraints:
     dataset=one_of(DATASETS),
     zoo=one_of(ZOOS),
     shard=r"\d{4}",
+    encoder=one_of(ENCODERS),
+    method=one_of(METHODS),
 
 
 def options(section):
-    """The config entry of a rule's wildcard, as JSON for `symzoo <stage> --options`.
+    """The config entry of a rule's wildcard (or a whole section), as JSON for `symzoo <stage> --options`.
 
     Used in `params`, so editing an entry re-runs exactly the jobs that depend on it.
     """
-    key = {"datasets": "dataset", "zoos": "zoo"}[section]
+    key = {"datasets": "dataset", "zoos": "zoo", "encoders": "encoder"}.get(section)
+    if key is None:
+        return json.dumps(config[section], sort_keys=True)
     return lambda wildcards: json.dumps(config[section][wildcards[key]], sort_keys=True)
+
+
+def output_dir(wildcards, output):
+    """A param: the directory of the rule's first output (stage commands take directories)."""
+    return os.path.dirname(output[0])
+
+
+def input_dir(name):
+    """A param: the directory of the rule's input ``name``."""
+    return lambda wildcards, input: os.path.dirname(input[name][0])
 
 
 def zoo_dataset(wildcards):
@@ -65,8 +98,40 @@ def shard_files(zoo, shard):
     )
 
 
+def encoder_files(zoo, encoder):
+    return multiext(
+        f"results/encoders/{zoo}/{encoder}/",
+        "model.pt",
+        "history.parquet",
+        "summary.json",
+    )
+
+
+def autoencoder_model(wildcards):
+    """The model.pt an `ae_<encoder>` method needs (nothing for the baselines)."""
+    if not wildcards.method.startswith("ae_"):
+        return []
+    return f"results/encoders/{wildcards.zoo}/{wildcards.method[3:]}/model.pt"
+
+
+def named(pattern, **wildcards):
+    """`NAME=PATH` arguments of `symzoo tables`, e.g. `zoo/method=results/merge/zoo/method/curves.parquet`."""
+    name, path = pattern
+    return [
+        f"{n}={p}" for n, p in zip(expand(name, **wildcards), expand(path, **wildcards))
+    ]
+
+
 def all_targets():
     return [
         *expand("results/data/{dataset}.npz", dataset=DATASETS),
         *[f for zoo in ZOOS for f in zoo_files(zoo)],
+        *[
+            f
+            for zoo in ZOOS
+            for encoder in ENCODERS
+            for f in encoder_files(zoo, encoder)
+        ],
+        *expand("results/tables/{table}", table=TABLES),
+        *FIGURES,
     ]

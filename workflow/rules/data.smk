@@ -8,4 +8,4 @@ rule dataset:
         options=options("datasets"),
         cache=DOWNLOADS,
     shell:
-        "symzoo data --options {params.options:q} --out {output} --cache {params.cache} > {log} 2>&1"
+        "symzoo --threads {threads} data --options {params.options:q} --out {output} --cache {params.cache} > {log} 2>&1"

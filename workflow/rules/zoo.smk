@@ -9,9 +9,9 @@ rule smallcnnzoo:
     params:
         options=options("zoos"),
         cache=DOWNLOADS,
-        out="results/zoo/{zoo}",
+        out=output_dir,
     shell:
-        "symzoo smallcnnzoo --options {params.options:q} --out {params.out} --cache {params.cache}"
+        "symzoo --threads {threads} smallcnnzoo --options {params.options:q} --out {params.out} --cache {params.cache}"
         " > {log} 2>&1"
 
 
@@ -25,10 +25,10 @@ rule zoo_shard:
         "results/logs/zoo/{zoo}/shard-{shard}.log",
     params:
         options=shard_options,
-        out="results/zoo/{zoo}/shards/{shard}",
+        out=output_dir,
         device=config["device"],
     shell:
-        "symzoo zoo-shard --options {params.options:q} --data {input.data} --out {params.out}"
+        "symzoo --threads {threads} zoo-shard --options {params.options:q} --data {input.data} --out {params.out}"
         " --device {params.device} > {log} 2>&1"
 
 
@@ -47,6 +47,6 @@ rule zoo_merge:
         shards=lambda w: [
             f"results/zoo/{w.zoo}/shards/{shard}" for shard in shards(w.zoo)
         ],
-        out="results/zoo/{zoo}",
+        out=output_dir,
     shell:
-        "symzoo zoo-merge --options {params.options:q} --out {params.out} {params.shards} > {log} 2>&1"
+        "symzoo --threads {threads} zoo-merge --options {params.options:q} --out {params.out} {params.shards} > {log} 2>&1"

@@ -144,6 +144,4 @@ def _stream(url: str, response: _Response, part: Path, offset: int, desc: str) -
             received += len(chunk)
             bar.update(len(chunk))
     if length is not None and received != length:
-        raise DownloadError(
-            f"{url}: connection closed after {received} of {length} bytes; partial data kept in {part}"
-        )
+        raise DownloadError(f"{url}: connection closed after {received} of {length} bytes; partial data kept in {part}")

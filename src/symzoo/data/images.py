@@ -127,9 +127,7 @@ def _digits(fractions: tuple[float, float, float], seed: int) -> dict[str, np.nd
     f_train, f_val, f_test = fractions
     index = np.arange(len(y))
     train, rest = train_test_split(index, train_size=f_train, stratify=y, random_state=seed)
-    val, test = train_test_split(
-        rest, test_size=f_test / (f_val + f_test), stratify=y[rest], random_state=seed
-    )
+    val, test = train_test_split(rest, test_size=f_test / (f_val + f_test), stratify=y[rest], random_state=seed)
     arrays = {}
     for split, part in zip(SPLITS, (train, val, test), strict=True):
         arrays[f"x_{split}"], arrays[f"y_{split}"] = x[part], y[part]

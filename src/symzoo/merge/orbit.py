@@ -1,0 +1,64 @@
+"""Orbit experiment: each network interpolated with a random symmetry transform of itself.
+
+Both ends compute the same function, so any barrier is an artefact of the representation: naive
+interpolation shows one, an exactly invariant autoencoder (and an exact canonical form) gives a flat curve.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import torch
+
+from symzoo.data.zoo import Zoo
+from symzoo.merge.canonicalize import endpoints
+from symzoo.merge.interpolate import alphas, curves, curves_frame, top_test_networks
+from symzoo.models.autoencoder import Autoencoder
+from symzoo.nets.symmetry import random_transform, transform
+
+
+def orbit_curves(
+    zoo: Zoo,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    methods: dict[str, Autoencoder | None],
+    kinds: list[str],
+    networks: int,
+    n_alphas: int,
+    seed: int = 0,
+) -> pl.DataFrame:
+    """Curves (method, kind, pair_id, alpha, loss, accuracy, ...) from theta to g . theta for the ``networks``
+    best test networks, one random g per network and kind (``methods``: name → autoencoder or None)."""
+    ids = top_test_networks(zoo.models, networks)
+    if not len(ids):
+        raise ValueError(f"zoo {zoo.root}: no kept test-split networks for the orbit experiment")
+    pairs = pl.DataFrame({"pair_id": range(len(ids)), "model_a": ids, "model_b": ids})
+    theta = zoo.tensor(ids, x.device)
+    alpha = alphas(n_alphas)
+    frames = []
+    for k, kind in enumerate(kinds):
+        g = random_transform(zoo.spec, kind, (len(ids),), torch.Generator().manual_seed(seed + k))
+        moved = transform(zoo.spec, theta, g)
+        for method, ae in methods.items():
+            a, b = endpoints(method, zoo.spec, theta, moved, ae, seed)
+            loss, acc = curves(zoo.spec, a, b, alpha, x, y)
+            frame = curves_frame(pairs, alpha, loss, acc, "test")
+            frames.append(frame.with_columns(pl.lit(method).alias("method"), pl.lit(kind).alias("kind")))
+    return pl.concat(frames)
+
+
+def run_orbit(zoo_dir: Path, images_path: Path, options: dict, models: dict, out: Path, device) -> pl.DataFrame:
+    """The orbit stage: every baseline method of ``options`` plus the autoencoders ``models`` (name → model)."""
+    from symzoo.atomic import atomic_path
+    from symzoo.data.images import load_image_set
+    from symzoo.data.zoo import read_zoo
+
+    zoo, images = read_zoo(zoo_dir), load_image_set(images_path)
+    x, y = (torch.from_numpy(v).to(device) for v in images.split("test"))
+    methods = {m: None for m in options["methods"]} | models
+    orbit = options["orbit"]
+    frame = orbit_curves(zoo, x, y, methods, orbit["kinds"], orbit["networks"], options["alphas"], options["seed"])
+    with atomic_path(out) as tmp:
+        frame.write_parquet(tmp)
+    return frame

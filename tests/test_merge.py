@@ -1,0 +1,117 @@
+"""Merging: pairs, batched interpolation, barriers, the orbit experiment."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+import torch
+
+from symzoo.data.zoo import Zoo, finalize_models
+from symzoo.merge.barrier import aggregate, markdown, pair_barriers
+from symzoo.merge.interpolate import alphas, curves, interpolate, select_pairs, top_test_networks
+from symzoo.merge.orbit import orbit_curves
+from symzoo.models.autoencoder import build_autoencoder
+from symzoo.nets.functional import evaluate
+from symzoo.nets.spec import NetSpec
+from tests.test_nets import init_params
+
+SPEC = NetSpec("mlp", (1, 4, 4), (6, 5), 3, "tanh")
+
+
+def curve(loss, accuracy) -> pl.DataFrame:
+    a = np.linspace(0, 1, len(loss))
+    return pl.DataFrame({"pair_id": 0, "alpha": a, "loss": loss, "accuracy": accuracy})
+
+
+def test_barrier_of_a_straight_line_is_zero():
+    a = np.linspace(0, 1, 21)
+    row = pair_barriers(curve(1 + 2 * a, 0.9 - 0.4 * a)).row(0, named=True)
+    assert row["loss_barrier"] == pytest.approx(0, abs=1e-12)
+    assert row["acc_barrier"] == pytest.approx(0, abs=1e-12)
+    # Ainsworth's variant measures against the mean of the endpoints: the higher end shows up
+    assert row["loss_barrier_mid"] == pytest.approx(1.0)
+    flat = pair_barriers(curve(np.full(21, 0.7), np.full(21, 0.8))).row(0, named=True)
+    assert all(flat[m] == pytest.approx(0, abs=1e-12) for m in ("loss_barrier_mid", "acc_barrier_mid"))
+
+
+def test_a_known_bump_gives_the_known_barrier():
+    a = np.linspace(0, 1, 21)
+    row = pair_barriers(curve(1 + a + 0.5 * np.sin(np.pi * a), 0.9 - 0.3 * np.sin(np.pi * a))).row(0, named=True)
+    assert row["loss_barrier"] == pytest.approx(0.5)
+    assert row["acc_barrier"] == pytest.approx(0.3)
+    assert row["acc_barrier_mid"] == pytest.approx(0.3)
+    assert (row["loss_a"], row["loss_b"], row["accuracy_a"]) == pytest.approx((1.0, 2.0, 0.9))
+
+
+def test_aggregate_gives_mean_std_ci_and_n():
+    rows = pl.concat(
+        [
+            curve(1 + h * np.sin(np.pi * np.linspace(0, 1, 5)), np.full(5, 0.5)).with_columns(
+                pl.lit(i).alias("pair_id"), pl.lit("z").alias("zoo")
+            )
+            for i, h in enumerate([0.1, 0.2, 0.3, 0.4])
+        ]
+    )
+    summary = aggregate(pair_barriers(rows, ("zoo", "pair_id")), ("zoo",)).row(0, named=True)
+    assert summary["n"] == 4 and summary["loss_barrier_mean"] == pytest.approx(0.25)
+    assert summary["loss_barrier_std"] == pytest.approx(np.std([0.1, 0.2, 0.3, 0.4], ddof=1))
+    assert summary["loss_barrier_ci95"] == pytest.approx(3.182446 * summary["loss_barrier_std"] / 2, rel=1e-5)
+    assert "0.2500 ±" in markdown(aggregate(pair_barriers(rows, ("zoo", "pair_id")), ("zoo",)), ("zoo",))
+
+
+def test_interpolation_endpoints_reproduce_the_networks_own_metrics():
+    theta = init_params(SPEC, 6)
+    x, y = torch.randn(40, *SPEC.input_shape), torch.randint(0, 3, (40,))
+    a, b = theta[:3], theta[3:]
+    path = interpolate(a, b, alphas(5))
+    torch.testing.assert_close(path[:, 2], (a + b) / 2)
+    loss, acc = curves(SPEC, a, b, alphas(5), x, y)
+    own_loss, own_acc = evaluate(SPEC, theta, x, y)
+    torch.testing.assert_close(loss[:, 0], own_loss[:3])
+    torch.testing.assert_close(loss[:, -1], own_loss[3:])
+    torch.testing.assert_close(acc[:, 0], own_acc[:3])
+    mid_loss, _ = evaluate(SPEC, (a + b) / 2, x, y)
+    torch.testing.assert_close(loss[:, 2], mid_loss)
+
+
+def models_frame(acc: np.ndarray) -> pl.DataFrame:
+    n = len(acc)
+    models = pl.DataFrame(
+        {"model_id": np.arange(n), "run_id": [f"r{i}" for i in range(n)], "step": np.ones(n, int), "test_accuracy": acc}
+    )
+    return finalize_models(np.zeros((n, 1), np.float32), models, pl.lit(True), [0.2, 0.2, 0.6])[1]
+
+
+def test_pairs_are_disjoint_seeded_and_from_the_top():
+    models = models_frame(np.random.default_rng(0).uniform(size=400))
+    top = top_test_networks(models, 30)
+    assert (models[top]["split"] == "test").all()
+    cutoff = models[top]["test_accuracy"].min()
+    assert models.filter((pl.col("split") == "test") & (pl.col("test_accuracy") > cutoff)).height == 29
+    pairs = select_pairs(models, 10, 30, seed=3)
+    ids = pairs["model_a"].to_list() + pairs["model_b"].to_list()
+    assert len(set(ids)) == 20 and set(ids) <= set(top.tolist())
+    assert pairs.equals(select_pairs(models, 10, 30, seed=3)) and not pairs.equals(select_pairs(models, 10, 30, 4))
+    assert len(select_pairs(models, 100, 30, seed=0)) == 15  # as many as there are
+    with pytest.raises(ValueError, match="at least 2"):
+        select_pairs(models_frame(np.array([0.5])), 1, 10, 0)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_orbit_barrier_of_an_invariant_encoder_is_zero_and_naive_is_not(activation):
+    spec = NetSpec("mlp", (1, 4, 4), (6, 5), 3, activation)
+    n = 12
+    theta = init_params(spec, n).numpy()
+    models = models_frame(np.linspace(0.5, 0.9, n))
+    zoo = Zoo(root=None, spec=spec, params=theta, models=models.with_columns(pl.lit("test").alias("split")))
+    x, y = torch.randn(64, *spec.input_shape), torch.randint(0, 3, (64,))
+    ae = build_autoencoder(spec, "scalegmn", hidden=16, layers=2, latent=8, dropout=0.0).eval()
+    frame = orbit_curves(zoo, x, y, {"naive": None, "ae_scalegmn": ae}, ["permutation", "both"], 6, 11, seed=0)
+    barriers = pair_barriers(frame, ("method", "kind", "pair_id"))
+    ae_rows = barriers.filter(pl.col("method") == "ae_scalegmn")
+    assert ae_rows["loss_barrier"].abs().max() < 1e-5 and ae_rows["acc_barrier"].abs().max() < 1e-6
+    naive = barriers.filter(pl.col("method") == "naive")
+    assert naive["loss_barrier"].max() > 1e-2
+    # the endpoints of the naive curve are the same function: equal loss at both ends
+    assert (naive["loss_a"] - naive["loss_b"]).abs().max() < 1e-5

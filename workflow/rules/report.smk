@@ -1,0 +1,47 @@
+rule tables:
+    """Barrier tables (per pair, aggregated with 95% CI, markdown, DVC metrics) of every zoo and method."""
+    input:
+        curves=expand(
+            "results/merge/{zoo}/{method}/curves.parquet", zoo=ZOOS, method=METHODS
+        ),
+        orbit=expand("results/merge/{zoo}/orbit.parquet", zoo=ZOOS),
+        histories=expand(
+            "results/encoders/{zoo}/{encoder}/history.parquet",
+            zoo=ZOOS,
+            encoder=ENCODERS,
+        ),
+    output:
+        expand("results/tables/{table}", table=TABLES),
+    log:
+        "results/logs/report/tables.log",
+    params:
+        curves=named(
+            ("{zoo}/{method}", "results/merge/{zoo}/{method}/curves.parquet"),
+            zoo=ZOOS,
+            method=METHODS,
+        ),
+        orbit=named(("{zoo}", "results/merge/{zoo}/orbit.parquet"), zoo=ZOOS),
+        histories=named(
+            ("{zoo}/{encoder}", "results/encoders/{zoo}/{encoder}/history.parquet"),
+            zoo=ZOOS,
+            encoder=ENCODERS,
+        ),
+        out=output_dir,
+    shell:
+        "symzoo --threads {threads} tables --curves {params.curves} --orbit {params.orbit} --history {params.histories}"
+        " --out-dir {params.out} > {log} 2>&1"
+
+
+rule figures:
+    """The paper's figures (PNG and PDF), drawn from the tables alone."""
+    input:
+        tables=expand("results/tables/{table}", table=TABLES),
+    output:
+        FIGURES,
+    log:
+        "results/logs/report/figures.log",
+    params:
+        tables=input_dir("tables"),
+        out=output_dir,
+    shell:
+        "symzoo --threads {threads} figures --tables {params.tables} --out-dir {params.out} > {log} 2>&1"
