@@ -23,4 +23,29 @@ include: "workflow/rules/report.smk"
 rule all:
     default_target: True
     input:
-        all_targets(),
+        [target for targets in STAGES.values() for target in targets],
+
+
+rule data:
+    input:
+        STAGES["data"],
+
+
+rule zoos:
+    input:
+        STAGES["zoos"],
+
+
+rule encoders:
+    input:
+        STAGES["encoders"],
+
+
+rule merge:
+    input:
+        STAGES["merge"],
+
+
+rule report:
+    input:
+        STAGES["report"],

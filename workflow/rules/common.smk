@@ -122,16 +122,18 @@ def named(pattern, **wildcards):
     ]
 
 
-def all_targets():
-    return [
-        *expand("results/data/{dataset}.npz", dataset=DATASETS),
-        *[f for zoo in ZOOS for f in zoo_files(zoo)],
-        *[
-            f
-            for zoo in ZOOS
-            for encoder in ENCODERS
-            for f in encoder_files(zoo, encoder)
-        ],
-        *expand("results/tables/{table}", table=TABLES),
-        *FIGURES,
-    ]
+STAGES = {
+    "data": expand("results/data/{dataset}.npz", dataset=DATASETS),
+    "zoos": [f for zoo in ZOOS for f in zoo_files(zoo)],
+    "encoders": [
+        f for zoo in ZOOS for enc in ENCODERS for f in encoder_files(zoo, enc)
+    ],
+    "merge": [
+        *expand(
+            "results/merge/{zoo}/{method}/curves.parquet", zoo=ZOOS, method=METHODS
+        ),
+        *expand("results/merge/{zoo}/orbit.parquet", zoo=ZOOS),
+    ],
+    "report": [*expand("results/tables/{table}", table=TABLES), *FIGURES],
+}
+"""The targets of each stage group (`snakemake zoos`, ...; DVC's stages run these)."""
