@@ -125,8 +125,7 @@ def test_resources_map_to_sbatch_and_gpu_rules_get_a_gpu(e2e):
     for job_id, rule in e2e.jobs.items():
         resources = defaults | PROFILE["set-resources"].get(rule, {})
         script = (e2e.submitit_dir(job_id) / f"{job_id}_submission.sh").read_text()
-        threads = 2 if rule == "encoder" else 1  # the rules' `threads` (encoder: 2), within --cores
-        directives = ["--requeue", "--signal=USR2@90", f"--cpus-per-task={threads}", f"--mem={resources['mem_mb']}M"]
+        directives = ["--requeue", "--signal=USR2@90", "--cpus-per-task=1", f"--mem={resources['mem_mb']}M"]
         for directive in [*directives, f"--time={resources['runtime']}"]:
             assert f"#SBATCH {directive}\n" in script, script
         if resources.get("gpu"):

@@ -17,6 +17,7 @@ TABLES = [
     "orbit_barriers.parquet",
     "orbit_summary.parquet",
     "training.parquet",
+    "interpolation.csv",
 ]
 FIGURES = expand(
     "results/figures/{name}.{ext}",

@@ -7,7 +7,6 @@ rule encoder:
         encoder_files("{zoo}", "{encoder}"),
     log:
         "results/logs/encoders/{zoo}/{encoder}.log",
-    threads: 2
     params:
         options=options("encoders"),
         zoo=input_dir("zoo"),

@@ -24,7 +24,19 @@ ORBIT_CURVES = "orbit_curves.parquet"
 ORBIT = "orbit_barriers.parquet"
 ORBIT_SUMMARY = "orbit_summary.parquet"
 TRAINING = "training.parquet"
-OUTPUTS = (CURVES, BARRIERS, SUMMARY, SUMMARY_MD, METRICS_JSON, ORBIT_CURVES, ORBIT, ORBIT_SUMMARY, TRAINING)
+INTERPOLATION_CSV = "interpolation.csv"
+OUTPUTS = (
+    CURVES,
+    BARRIERS,
+    SUMMARY,
+    SUMMARY_MD,
+    METRICS_JSON,
+    ORBIT_CURVES,
+    ORBIT,
+    ORBIT_SUMMARY,
+    TRAINING,
+    INTERPOLATION_CSV,
+)
 
 
 def _stack(paths: Mapping[str, Path], keys: tuple[str, ...]) -> pl.DataFrame:
@@ -45,8 +57,16 @@ def _write(table: pl.DataFrame | str, path: Path) -> None:
     with atomic_path(path) as tmp:
         if isinstance(table, str):
             tmp.write_text(table)
+        elif path.suffix == ".csv":
+            table.write_csv(tmp)
         else:
             table.write_parquet(tmp)
+
+
+def mean_curves(curves: pl.DataFrame) -> pl.DataFrame:
+    """The mean interpolation curve (over pairs) per zoo, method, split and alpha: DVC's plot data (CSV)."""
+    keys = ["zoo", "method", "split", "alpha"]
+    return curves.group_by(keys).agg(pl.col("loss").mean(), pl.col("accuracy").mean()).sort(keys)
 
 
 def write_tables(
@@ -68,6 +88,7 @@ def write_tables(
     text += markdown(orbit_summary, ("zoo", "kind", "method"))
     for table, name in (
         (all_curves, CURVES),
+        (mean_curves(all_curves), INTERPOLATION_CSV),
         (per_pair, BARRIERS),
         (summary, SUMMARY),
         (orbit_curves, ORBIT_CURVES),
