@@ -334,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     try:
         args.run(args)
-    except (ValueError, OSError) as err:
+    except (ValueError, OSError, ArithmeticError) as err:
         if verbose:
             raise
         print(f"symzoo {args.command}: error: {err}", file=sys.stderr)

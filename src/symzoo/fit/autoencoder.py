@@ -465,6 +465,10 @@ def _fit(
             "lr": lr,
             "train_kl": kl_sum.item() / n_train,
         }
+        if not math.isfinite(row["train_kl"]):
+            raise FloatingPointError(
+                f"{out_dir}: training diverged at epoch {epoch} (train KL {row['train_kl']}); lower lr or check the zoo"
+            )
         row |= dict.fromkeys(("val_kl", "val_orig_acc", "val_recon_acc", "acc_gap", "r2", "kendall_tau"))
         if epoch % settings.eval_every == 0 or epoch == settings.epochs:
             metrics = val.measure(ae, settings)

@@ -66,7 +66,7 @@ def curves(
     alpha: torch.Tensor,
     x: torch.Tensor,
     y: torch.Tensor,
-    models_per_pass: int = 512,
+    models_per_pass: int = 256,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Cross-entropy and accuracy (n, K) along the segments from a to b, on images x with labels y."""
     path = interpolate(a, b, alpha)

@@ -6,7 +6,9 @@ scales by q_i (q in {-1, 1} or q > 0; input and output nodes have q = 1) and the
 q_i / q_j. Every map below keeps that:
 
 - ``inv(z)``: invariant features of a vector that scales by one q: ``rho(z) + rho(-z)`` (sign) or
-  ``z / ||z||`` (positive; the norm is clamped at a tiny value, so z = 0 maps to 0 and its gradient is 0);
+  ``z / sqrt(||z||^2 + eps^2)`` (positive; eps = 1e-6 keeps z = 0 at 0 with a bounded gradient, 1 / eps —
+  a zero state is common: a dead ReLU unit keeps its initial bias 0 — and changes the result by a relative
+  eps^2 / ||z||^2, far below float32 precision for states of normal size);
   ``symmetry_broken=True`` replaces it with the identity (the paper's ablation, nothing else changes);
 - ``ScaleEq(z, ctx) = Lin_nobias(z) ⊙ MLP([inv(z), ctx])`` with an invariant context: homogeneous of degree 1;
 - initial states: ``Lin_nobias(bias)`` for hidden and output nodes, a learned vector per input node;
@@ -36,6 +38,10 @@ from symzoo.nets.symmetry import scaling_group
 Group = Literal["sign", "positive"]
 
 
+EPS = 1e-6
+"""Regularises the norm of the positive-scaling invariant z / ||z|| at z = 0."""
+
+
 class Invariant(nn.Module):
     """``inv(z)`` over the last dimension: invariant when z is scaled by one group element q."""
 
@@ -51,8 +57,7 @@ class Invariant(nn.Module):
             return z
         if self.rho is not None:
             return self.rho(z) + self.rho(-z)
-        squared = (z * z).sum(dim=-1, keepdim=True).clamp_min(torch.finfo(z.dtype).tiny)
-        return z * squared.rsqrt()
+        return z * ((z * z).sum(dim=-1, keepdim=True) + EPS**2).rsqrt()
 
 
 class ScaleEq(nn.Module):

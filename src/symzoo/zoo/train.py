@@ -363,6 +363,59 @@ def _drop_identity_views(gm: torch.fx.GraphModule) -> None:
     gm.graph.eliminate_dead_code()
 
 
+_VIEW_OPS = (
+    torch.ops.aten.slice.Tensor,
+    torch.ops.aten.view.default,
+    torch.ops.aten.transpose.int,
+    torch.ops.aten.unsqueeze.default,
+    torch.ops.aten.expand.default,
+    torch.ops.aten.select.int,
+    torch.ops.aten.permute.default,
+)
+
+
+class _HoistedViews:
+    """A traced step whose views of the parameters are made once, not at every step.
+
+    The parameters (the graph's first input) are one tensor updated in place for a whole run, so
+    its slices / views / transposes (a third of the graph's ops) can be computed once per tensor by a
+    prologue graph and passed to the step graph as extra inputs.
+    """
+
+    def __init__(self, gm: torch.fx.GraphModule):
+        graph = gm.graph
+        placeholders = [n for n in graph.nodes if n.op == "placeholder"]
+        theta, hoisted = placeholders[0], {placeholders[0]}
+        for node in graph.nodes:
+            tensor_args = [a for a in (*node.args, *node.kwargs.values()) if isinstance(a, torch.fx.Node)]
+            if node.target in _VIEW_OPS and tensor_args and all(a in hoisted for a in tensor_args):
+                hoisted.add(node)
+        boundary = [n for n in graph.nodes if n in hoisted and n is not theta and set(n.users) - hoisted]
+        prologue, env = torch.fx.Graph(), {}
+        env[theta] = prologue.placeholder("theta")
+        for node in graph.nodes:
+            if node in hoisted and node is not theta:
+                env[node] = prologue.node_copy(node, lambda a: env[a])
+        prologue.output(tuple(env[n] for n in boundary))
+        self.prologue = torch.fx.GraphModule(gm, prologue).forward
+        with graph.inserting_after(placeholders[-1]):
+            for i, node in enumerate(reversed(boundary)):
+                new = graph.placeholder(f"view_of_theta_{len(boundary) - i}")
+                new.meta = dict(node.meta)
+                node.replace_all_uses_with(new)
+        graph.eliminate_dead_code()
+        graph.lint()
+        gm.recompile()
+        self.step = gm.forward
+        self.theta: torch.Tensor | None = None
+        self.views: tuple = ()
+
+    def __call__(self, theta: torch.Tensor, *inputs: torch.Tensor):
+        if theta is not self.theta:
+            self.theta, self.views = theta, self.prologue(theta)
+        return self.step(theta, *inputs, *self.views)
+
+
 _STEPS: dict[tuple, Callable] = {}
 
 
@@ -418,7 +471,8 @@ def build_step(
         gm.graph.set_codegen(torch.fx.graph.CodeGen())  # flat arguments and outputs, no pytree
         gm.graph.lint()
         gm.recompile()
-        step = gm.forward  # skips nn.Module.__call__'s hook machinery
+        # gm.forward skips nn.Module.__call__'s hook machinery; torch.compile makes its own views
+        step = gm.forward if compile else _HoistedViews(gm)
         torch.testing.assert_close(step(*example), flat(*example))
     except Exception as err:  # noqa: BLE001 - any tracing failure leaves the (slower) eager path
         log.warning("tracing the vmapped step failed (%s); using eager vmap", err)
