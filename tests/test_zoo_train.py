@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from symzoo.bench import bench_zoo_train
+from symzoo.bench.zoo_train import bench_zoo_train
 from symzoo.nets.functional import forward
 from symzoo.nets.spec import NetSpec
 from symzoo.zoo.sample import DEFAULT_RANGES, init_params, sample_configs

@@ -272,10 +272,12 @@ def _figures(args: argparse.Namespace) -> None:
         log.info("wrote %s", path)
 
 
-BENCHMARKS = ("zoo-train",)
+
 
 
 def _bench_args(p: argparse.ArgumentParser) -> None:
+    from symzoo.bench import BENCHMARKS
+
     p.add_argument("what", choices=BENCHMARKS, help="which benchmark")
     p.add_argument("--quick", action="store_true", help="smaller problem sizes (a smoke run, not for figures)")
     _device_argument(p)
