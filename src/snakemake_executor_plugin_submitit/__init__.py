@@ -257,6 +257,10 @@ class Executor(RemoteExecutor):
             raise WorkflowError("submitit executor: no SLURM here (srun not found on PATH)")
         self.folder = Path(self.settings.folder).absolute()
         self.next_seconds_between_status_checks = self.settings.poll_seconds
+        # SLURM ids of the jobs not yet seen finished. Snakemake hands cancel_jobs only the jobs in its active
+        # list, which is empty while a status check runs: Ctrl-C then would cancel nothing. This set is never
+        # emptied that way.
+        self.unfinished: set[str] = set()
 
     def run_job(self, job: JobExecutorInterface) -> None:
         name = f"smk-{job.name}-{job.jobid}"
@@ -274,6 +278,7 @@ class Executor(RemoteExecutor):
         self.logger.info(
             f"Job {job.jobid} ({job.name}) submitted as SLURM job {submitted.job_id}: {submitted.paths.stdout}"
         )
+        self.unfinished.add(submitted.job_id)
         self.report_job_submission(SubmittedJobInfo(job, external_jobid=submitted.job_id, aux={"job": submitted}))
 
     async def check_active_jobs(self, active_jobs: list[SubmittedJobInfo]) -> AsyncGenerator[SubmittedJobInfo, None]:
@@ -285,19 +290,21 @@ class Executor(RemoteExecutor):
             submitted: SlurmJob = job_info.aux["job"]
             outcome = _result(submitted)
             state = SlurmJob.watcher.get_state(submitted.job_id, mode="cache")
+            if outcome is None and state.split()[0].upper() in _ACTIVE_STATES:
+                yield job_info
+                continue
+            self.unfinished.discard(submitted.job_id)
             if outcome == "success" or (outcome is None and state.startswith("COMPLETED")):
                 self.report_job_success(job_info)
             elif outcome == "error":
                 self._report_error(job_info, "failed: its command exited with an error")
-            elif state.split()[0].upper() in _ACTIVE_STATES:
-                yield job_info
             else:
                 self._report_error(job_info, f"ended {state}")
 
     def cancel_jobs(self, active_jobs: list[SubmittedJobInfo]) -> None:
-        ids = [job_info.external_jobid for job_info in active_jobs if job_info.external_jobid]
+        ids = {job_info.external_jobid for job_info in active_jobs if job_info.external_jobid} | self.unfinished
         if ids:
-            subprocess.run(["scancel", *ids], check=False, timeout=60)
+            subprocess.run(["scancel", *sorted(ids)], check=False, timeout=60)
 
     def _report_error(self, job_info: SubmittedJobInfo, what: str) -> None:
         """Fail the Snakemake job, naming the SLURM job's submitit logs and the rule's log files."""
