@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from symzoo.graph.neural_graph import GraphStructure, normalize, to_batch
-from symzoo.models.autoencoder import Autoencoder, build_autoencoder
+from symzoo.models.autoencoder import Autoencoder, Decoder, build_autoencoder
 from symzoo.models.scalegmn import Invariant, ScaleGMN
 from symzoo.nets.functional import batched_forward
 from symzoo.nets.symmetry import random_transform, transform
@@ -113,13 +113,42 @@ def test_autoencoder_decodes_runnable_networks_and_trains_end_to_end(name, kind)
         assert sum(g.abs().sum() for g in grads) > 0
 
 
-def test_decoder_starts_near_a_small_random_network():
-    model = small_model("cnn-relu", "scalegmn")
-    thetas = init_params(SPECS["cnn-relu"], 4, seed=1)
+def test_decoder_outputs_raw_or_destandardised_parameters():
+    spec = SPECS["mlp-tanh"]
+    scale, shift = torch.rand(spec.num_params) + 0.5, torch.randn(spec.num_params)
+    raw = Decoder(spec, 8, (2, 4), "raw")
+    zoo = Decoder(spec, 8, (2, 4), "zoo", scale=scale, shift=shift)
+    zoo.net.load_state_dict(raw.net.state_dict())
+    z = torch.randn(3, 8)
     with torch.no_grad():
-        out = model(thetas)
-    assert 0.1 * thetas.std() < out.std() < thetas.std()  # weights about half the zoo's scale
-    assert (out - out.mean(0)).abs().max() < 0.1 * out.std()  # nearly one network for every latent
+        torch.testing.assert_close(zoo(z), shift + scale * raw(z))
+    assert [m.out_features for m in raw.net if isinstance(m, torch.nn.Linear)] == [16, 32, spec.num_params]
+    with pytest.raises(ValueError, match="decoder output"):
+        Decoder(spec, 8, (2,), "clamped")
+
+
+VARIANTS = [("ngnn", {}), ("ngnn", {"readout": "outputs"}), ("scalegmn", {"message": "bilinear"}),
+            ("scalegmn", {"message": "mlp"}), ("scalegmn_broken", {"message": "mlp"})]
+
+
+@pytest.mark.parametrize(("kind", "options"), VARIANTS)
+@pytest.mark.parametrize("name", SPECS)
+def test_dense_and_pyg_message_passing_compute_the_same_function(name, kind, options):
+    """The dense bipartite path and torch-geometric's gathers/scatters: same latents, same gradients."""
+    spec = SPECS[name]
+    thetas = init_params(spec, 3, seed=1)
+    models = []
+    for path in ("dense", "pyg"):
+        torch.manual_seed(0)
+        model = build_autoencoder(spec, kind, **SMALL, **options, message_passing=path, thetas_train=thetas).eval()
+        model.encode(thetas).square().sum().backward()
+        models.append(model)
+    dense, pyg = models
+    with torch.no_grad():
+        torch.testing.assert_close(dense.encode(thetas), pyg.encode(thetas), rtol=1e-5, atol=1e-5)
+    for (name_, p), q in zip(dense.named_parameters(), pyg.parameters()):
+        if p.grad is not None or q.grad is not None:
+            torch.testing.assert_close(p.grad, q.grad, rtol=1e-4, atol=1e-5, msg=name_)
 
 
 @pytest.mark.parametrize("kind", ["ngnn", "scalegmn_broken"])

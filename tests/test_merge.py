@@ -9,7 +9,9 @@ import torch
 
 from symzoo.data.zoo import Zoo, finalize_models
 from symzoo.merge.barrier import aggregate, markdown, pair_barriers
-from symzoo.merge.interpolate import alphas, curves, interpolate, select_pairs, top_test_networks
+from symzoo.fit.fidelity import log_probs, paired_kl
+from symzoo.merge.interpolate import alphas, curves, curves_table, interpolate, select_pairs, top_test_networks
+from symzoo.merge.methods import endpoints
 from symzoo.merge.orbit import orbit_curves
 from symzoo.models.autoencoder import build_autoencoder
 from symzoo.nets.functional import evaluate
@@ -19,9 +21,15 @@ from tests.test_nets import init_params
 SPEC = NetSpec("mlp", (1, 4, 4), (6, 5), 3, "tanh")
 
 
-def curve(loss, accuracy) -> pl.DataFrame:
+def curve(loss, accuracy, kl_a=0.0, kl_b=0.0, orig=None) -> pl.DataFrame:
+    """A curve table; the originals' loss and accuracy default to the curve's own endpoints."""
     a = np.linspace(0, 1, len(loss))
-    return pl.DataFrame({"pair_id": 0, "alpha": a, "loss": loss, "accuracy": accuracy})
+    orig = orig or (loss[0], loss[-1], accuracy[0], accuracy[-1])
+    names = ("orig_loss_a", "orig_loss_b", "orig_acc_a", "orig_acc_b")
+    return pl.DataFrame(
+        {"pair_id": 0, "alpha": a, "loss": loss, "accuracy": accuracy, "kl_a": kl_a, "kl_b": kl_b}
+        | dict(zip(names, orig))
+    )
 
 
 def test_barrier_of_a_straight_line_is_zero():
@@ -33,6 +41,20 @@ def test_barrier_of_a_straight_line_is_zero():
     assert row["loss_barrier_mid"] == pytest.approx(1.0)
     flat = pair_barriers(curve(np.full(21, 0.7), np.full(21, 0.8))).row(0, named=True)
     assert all(flat[m] == pytest.approx(0, abs=1e-12) for m in ("loss_barrier_mid", "acc_barrier_mid"))
+
+
+def test_barriers_against_the_originals_and_endpoint_fidelity():
+    """A path between two replacement networks: its own barrier is 0, against the originals it is not."""
+    a = np.linspace(0, 1, 21)
+    kl_a, kl_b = 0.3 + a, 1.3 - a  # KL of each path network from the two originals
+    row = pair_barriers(curve(np.full(21, 0.5), np.full(21, 0.9), kl_a, kl_b, orig=(0.2, 0.4, 0.8, 0.7))).row(
+        0, named=True
+    )
+    assert row["loss_barrier"] == pytest.approx(0, abs=1e-12)
+    assert row["loss_barrier_orig"] == pytest.approx(0.3)  # 0.5 - 0.2 at alpha = 0
+    assert row["endpoint_kl"] == pytest.approx(0.3)  # KL(A || end A) = KL(B || end B) = 0.3
+    assert row["endpoint_acc_gap"] == pytest.approx(((0.9 - 0.8) + (0.9 - 0.7)) / 2)
+    assert row["mid_kl"] == pytest.approx(0.8)
 
 
 def test_a_known_bump_gives_the_known_barrier():
@@ -66,13 +88,37 @@ def test_interpolation_endpoints_reproduce_the_networks_own_metrics():
     a, b = theta[:3], theta[3:]
     path = interpolate(a, b, alphas(5))
     torch.testing.assert_close(path[:, 2], (a + b) / 2)
-    loss, acc = curves(SPEC, a, b, alphas(5), x, y)
+    values = curves(SPEC, a, b, alphas(5), x, y, models_per_pass=7, batch_size=16)  # groups and batches split
+    loss, acc = values["loss"].float(), values["accuracy"].float()
     own_loss, own_acc = evaluate(SPEC, theta, x, y)
     torch.testing.assert_close(loss[:, 0], own_loss[:3])
     torch.testing.assert_close(loss[:, -1], own_loss[3:])
     torch.testing.assert_close(acc[:, 0], own_acc[:3])
     mid_loss, _ = evaluate(SPEC, (a + b) / 2, x, y)
     torch.testing.assert_close(loss[:, 2], mid_loss)
+    # KL from the references: 0 where the path meets them, and what fidelity.kl_matrix says at the midpoint
+    assert values["kl_a"][:, 0].abs().max() < 1e-6 and values["kl_b"][:, -1].abs().max() < 1e-6
+    mid = log_probs(SPEC, (a + b) / 2, x)
+    torch.testing.assert_close(values["kl_a"][:, 2], paired_kl(log_probs(SPEC, a, x), mid), rtol=1e-4, atol=1e-6)
+
+
+def test_medoid_control_has_zero_barrier_and_the_medoid_s_fidelity():
+    theta = init_params(SPEC, 7)
+    x, y = torch.randn(40, *SPEC.input_shape), torch.randint(0, 3, (40,))
+    a, b, medoid = theta[:3], theta[3:6], theta[6]
+    ends_a, ends_b = endpoints("medoid", SPEC, a, b, medoid=medoid)
+    assert torch.equal(ends_a, medoid.expand(3, -1)) and torch.equal(ends_b, medoid.expand(3, -1))
+    pairs = pl.DataFrame({"pair_id": [0, 1, 2], "model_a": [0, 1, 2], "model_b": [3, 4, 5]})
+    frame = curves_table(SPEC, pairs, ends_a, ends_b, a, b, alphas(5), x, y)
+    row = pair_barriers(frame).to_dicts()
+    logp_medoid = log_probs(SPEC, medoid[None], x)
+    for i, r in enumerate(row):
+        assert r["loss_barrier"] == pytest.approx(0, abs=1e-6) and r["acc_barrier"] == pytest.approx(0, abs=1e-9)
+        kl = (paired_kl(log_probs(SPEC, a[i : i + 1], x), logp_medoid) + paired_kl(log_probs(SPEC, b[i : i + 1], x), logp_medoid)) / 2
+        assert r["endpoint_kl"] == pytest.approx(float(kl), rel=1e-4)
+        assert r["mid_kl"] == pytest.approx(r["endpoint_kl"], rel=1e-6)  # the whole path is the medoid
+    with pytest.raises(ValueError, match="medoid"):
+        endpoints("medoid", SPEC, a, b)
 
 
 def models_frame(acc: np.ndarray) -> pl.DataFrame:
@@ -108,6 +154,9 @@ def test_orbit_barrier_of_an_invariant_encoder_is_zero_and_naive_is_not(activati
     x, y = torch.randn(64, *spec.input_shape), torch.randint(0, 3, (64,))
     ae = build_autoencoder(spec, "scalegmn", hidden=16, layers=2, latent=8, dropout=0.0).eval()
     frame = orbit_curves(zoo, x, y, {"naive": None, "ae_scalegmn": ae}, ["permutation", "both"], 6, 11, seed=0)
+    assert frame["kl_b"].filter(frame["method"] == "naive").abs().max() > 1e-3  # away from the transformed end...
+    naive_ends = frame.filter((pl.col("method") == "naive") & (pl.col("alpha").is_in([0.0, 1.0])))
+    assert naive_ends["kl_a"].abs().max() < 1e-5  # ...but both ends compute the original's function
     barriers = pair_barriers(frame, ("method", "kind", "pair_id"))
     ae_rows = barriers.filter(pl.col("method") == "ae_scalegmn")
     assert ae_rows["loss_barrier"].abs().max() < 1e-5 and ae_rows["acc_barrier"].abs().max() < 1e-6

@@ -176,22 +176,42 @@ def _model_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", type=Path, help="model.pt of the autoencoder (methods ae_<encoder>)")
 
 
-def _canonicalize_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--method", required=True, help="naive, rebasin, rebasin_scaling, canonical or ae_<encoder>")
+def _fidelity_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--fidelity",
+        type=options_argument("fidelity"),
+        default=None,
+        help="the config's fidelity section as JSON (networks and images measured, medoid choice)",
+    )
+
+
+def _fidelity_settings(args: argparse.Namespace):
+    from symzoo.stages.common import FidelitySettings
+
+    return FidelitySettings.from_options(args.fidelity or config.validate({}, "fidelity", where="--fidelity"))
+
+
+def _endpoints_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--method", required=True, help="naive, rebasin, rebasin_scaling, canonical, medoid or ae_<encoder>")
     p.add_argument("--zoo", required=True, type=Path, help="zoo directory")
-    p.add_argument("--pairs", required=True, type=Path, help="pairs table")
-    p.add_argument("--out", required=True, type=Path, help="endpoints, in the zoo format")
+    p.add_argument("--pairs", required=True, type=Path, help="pairs table (results/merge/<zoo>/pairs.parquet)")
+    p.add_argument("--data", required=True, type=Path, help="the zoo's image set .npz (the medoid is chosen on x_val)")
+    p.add_argument("--out", required=True, type=Path, help="endpoints.npy: float32 (pairs, 2, P)")
     p.add_argument("--seed", type=int, default=0, help="seed of re-basin's sweep order")
     _model_argument(p)
+    _fidelity_argument(p)
     _device_argument(p)
 
 
-@command("canonicalize", "the two networks of every pair to interpolate between, for one method", _canonicalize_args)
-def _canonicalize(args: argparse.Namespace) -> None:
-    from symzoo.merge.canonicalize import canonicalize_pairs
+@command("endpoints", "the two networks of every pair to interpolate between, for one merge method", _endpoints_args)
+def _endpoints(args: argparse.Namespace) -> None:
+    from symzoo.stages import endpoints
 
-    canonicalize_pairs(args.zoo, args.pairs, args.method, args.out, _load_model(args.model, args.device), args.seed)
-    log.info("wrote %s", args.out)
+    model = _load_model(args.model, args.device)
+    endpoints.run(
+        args.zoo, args.pairs, args.data, args.method, args.out, model, _fidelity_settings(args), args.seed,
+        resolve(args.device),
+    )
 
 
 def _load_model(path: Path | None, device: str):
@@ -203,19 +223,20 @@ def _load_model(path: Path | None, device: str):
 
 
 def _interpolate_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--endpoints", required=True, type=Path, help="endpoints zoo of `symzoo canonicalize`")
+    p.add_argument("--zoo", required=True, type=Path, help="zoo directory (the pairs' original networks)")
+    p.add_argument("--pairs", required=True, type=Path, help="pairs table")
+    p.add_argument("--endpoints", required=True, type=Path, help="endpoints.npy of `symzoo endpoints`")
     p.add_argument("--data", required=True, type=Path, help="image set .npz (evaluated on its test split)")
     p.add_argument("--alphas", type=int, default=21, help="interpolation weights in [0, 1] (default 21)")
     p.add_argument("--out", required=True, type=Path, help="curves table (results/merge/<zoo>/<method>/curves.parquet)")
     _device_argument(p)
 
 
-@command("interpolate", "loss and accuracy along (1 - alpha) A + alpha B for every pair, batched", _interpolate_args)
+@command("interpolate", "loss, accuracy and KL from the originals along (1 - alpha) A + alpha B, batched", _interpolate_args)
 def _interpolate(args: argparse.Namespace) -> None:
-    from symzoo.merge.interpolate import interpolate_endpoints
+    from symzoo.stages import interpolate
 
-    interpolate_endpoints(args.endpoints, args.data, args.alphas, args.out, resolve(args.device))
-    log.info("wrote %s", args.out)
+    interpolate.run(args.zoo, args.pairs, args.endpoints, args.data, args.alphas, args.out, resolve(args.device))
 
 
 def _orbit_args(p: argparse.ArgumentParser) -> None:
@@ -231,23 +252,43 @@ def _orbit_args(p: argparse.ArgumentParser) -> None:
         help="an autoencoder to include as a method (repeat)",
     )
     p.add_argument("--out", required=True, type=Path, help="orbit curves (results/merge/<zoo>/orbit.parquet)")
+    _fidelity_argument(p)
     _device_argument(p)
 
 
 @command("orbit", "interpolate networks with random symmetry transforms of themselves, per method", _orbit_args)
 def _orbit(args: argparse.Namespace) -> None:
-    from symzoo.merge.orbit import run_orbit
+    from symzoo.stages import orbit
 
-    device = resolve(args.device)
     models = {name: _load_model(path, args.device) for name, path in args.model}
-    run_orbit(args.zoo, args.data, args.options, models, args.out, device)
-    log.info("wrote %s", args.out)
+    orbit.run(args.zoo, args.data, args.options, _fidelity_settings(args), models, args.out, resolve(args.device))
+
+
+def _fidelity_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--zoo", required=True, type=Path, help="zoo directory")
+    p.add_argument("--data", required=True, type=Path, help="the zoo's image set .npz (measured on its test images)")
+    p.add_argument("--model", type=Path, help="model.pt of an autoencoder; without it: the controls")
+    p.add_argument("--name", help="the rows' model name (default: ae_<encoder directory> or the control names)")
+    p.add_argument("--out", required=True, type=Path, help="results/fidelity/<zoo>/<name>.parquet")
+    _fidelity_argument(p)
+    _device_argument(p)
+
+
+@command("fidelity", "fidelity of an autoencoder's reconstructions (or of the controls), train and test", _fidelity_args)
+def _fidelity(args: argparse.Namespace) -> None:
+    from symzoo.merge.methods import autoencoder_method
+    from symzoo.stages import fidelity
+
+    model = _load_model(args.model, args.device)
+    name = args.name or (autoencoder_method(args.model.parent.name) if args.model else "controls")
+    fidelity.run(args.zoo, args.data, _fidelity_settings(args), args.out, model, name, resolve(args.device))
 
 
 def _tables_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--curves", nargs="+", required=True, type=named_path, metavar="ZOO/METHOD=PATH")
     p.add_argument("--orbit", nargs="+", required=True, type=named_path, metavar="ZOO=PATH")
     p.add_argument("--history", nargs="*", default=[], type=named_path, metavar="ZOO/ENCODER=PATH")
+    p.add_argument("--fidelity", nargs="*", default=[], type=named_path, metavar="ZOO/NAME=PATH")
     p.add_argument("--out-dir", required=True, type=Path, help="results/tables")
 
 
@@ -255,7 +296,7 @@ def _tables_args(p: argparse.ArgumentParser) -> None:
 def _tables(args: argparse.Namespace) -> None:
     from symzoo.report.tables import write_tables
 
-    write_tables(dict(args.curves), dict(args.orbit), dict(args.history), args.out_dir)
+    write_tables(dict(args.curves), dict(args.orbit), dict(args.history), dict(args.fidelity), args.out_dir)
     print((args.out_dir / "barriers.md").read_text())
 
 

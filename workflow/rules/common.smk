@@ -5,7 +5,9 @@ import os
 DATASETS = list(config["datasets"])
 ZOOS = list(config["zoos"])
 ENCODERS = list(config["encoders"])
-METHODS = config["merge"]["methods"] + [f"ae_{encoder}" for encoder in ENCODERS]
+METHODS = (
+    config["merge"]["methods"] + ["medoid"] + [f"ae_{encoder}" for encoder in ENCODERS]
+)
 DOWNLOADS = "results/downloads"
 TABLES = [
     "curves.parquet",
@@ -18,10 +20,11 @@ TABLES = [
     "orbit_summary.parquet",
     "training.parquet",
     "interpolation.csv",
+    "fidelity.parquet",
 ]
 FIGURES = expand(
     "results/figures/{name}.{ext}",
-    name=["interpolation", "orbit", "training"],
+    name=["interpolation", "orbit", "training", "fidelity"],
     ext=["png", "pdf"],
 )
 
@@ -33,6 +36,9 @@ def zoos_from(source):
 def one_of(names):
     """A wildcard pattern matching exactly these names (nothing, if there are none)."""
     return "|".join(names) or "(?!)"
+
+
+FIDELITY = [*ENCODERS, "controls"]
 
 
 wildcard_constraints:
@@ -134,6 +140,7 @@ STAGES = {
             "results/merge/{zoo}/{method}/curves.parquet", zoo=ZOOS, method=METHODS
         ),
         *expand("results/merge/{zoo}/orbit.parquet", zoo=ZOOS),
+        *expand("results/fidelity/{zoo}/{name}.parquet", zoo=ZOOS, name=FIDELITY),
     ],
     "report": [*expand("results/tables/{table}", table=TABLES), *FIGURES],
 }

@@ -13,53 +13,47 @@ rule pairs:
         "symzoo --threads {threads} pairs --options {params.options:q} --zoo {params.zoo} --out {output} > {log} 2>&1"
 
 
-rule canonicalize:
-    """The networks to interpolate between for one method (aligned, canonical or reconstructed)."""
+rule endpoints:
+    """The networks to interpolate between for one method: aligned, canonical, the medoid control or reconstructed."""
     input:
         zoo=zoo_files("{zoo}"),
         pairs="results/merge/{zoo}/pairs.parquet",
+        data=zoo_dataset,
         model=autoencoder_model,
     output:
-        multiext(
-            "results/merge/{zoo}/{method}/endpoints/",
-            "params.npy",
-            "models.parquet",
-            "arch.json",
-        ),
+        "results/merge/{zoo}/{method}/endpoints.npy",
     log:
-        "results/logs/merge/{zoo}/{method}/canonicalize.log",
+        "results/logs/merge/{zoo}/{method}/endpoints.log",
     params:
         zoo=input_dir("zoo"),
-        out=output_dir,
         model=lambda w, input: f"--model {input.model}" if input.model else "",
+        fidelity=options("fidelity"),
         seed=config["merge"]["seed"],
         device=config["device"],
     shell:
-        "symzoo --threads {threads} canonicalize --method {wildcards.method} --zoo {params.zoo} --pairs {input.pairs}"
-        " --out {params.out} {params.model} --seed {params.seed} --device {params.device} > {log} 2>&1"
+        "symzoo --threads {threads} endpoints --method {wildcards.method} --zoo {params.zoo} --pairs {input.pairs}"
+        " --data {input.data} --out {output} {params.model} --fidelity {params.fidelity:q} --seed {params.seed}"
+        " --device {params.device} > {log} 2>&1"
 
 
 rule interpolate:
-    """Test loss and accuracy along the segment of every pair, all pairs x alphas in batched passes."""
+    """Test loss, accuracy and KL from the original networks along the segment of every pair, batched."""
     input:
-        endpoints=multiext(
-            "results/merge/{zoo}/{method}/endpoints/",
-            "params.npy",
-            "models.parquet",
-            "arch.json",
-        ),
+        zoo=zoo_files("{zoo}"),
+        pairs="results/merge/{zoo}/pairs.parquet",
+        endpoints="results/merge/{zoo}/{method}/endpoints.npy",
         data=zoo_dataset,
     output:
         "results/merge/{zoo}/{method}/curves.parquet",
     log:
         "results/logs/merge/{zoo}/{method}/interpolate.log",
     params:
-        endpoints=input_dir("endpoints"),
+        zoo=input_dir("zoo"),
         alphas=config["merge"]["alphas"],
         device=config["device"],
     shell:
-        "symzoo --threads {threads} interpolate --endpoints {params.endpoints} --data {input.data} --alphas {params.alphas}"
-        " --out {output} --device {params.device} > {log} 2>&1"
+        "symzoo --threads {threads} interpolate --zoo {params.zoo} --pairs {input.pairs} --endpoints {input.endpoints}"
+        " --data {input.data} --alphas {params.alphas} --out {output} --device {params.device} > {log} 2>&1"
 
 
 rule orbit:
@@ -78,7 +72,46 @@ rule orbit:
         models=lambda w, input: [
             f"--model ae_{e}={m}" for e, m in zip(ENCODERS, input.models)
         ],
+        fidelity=options("fidelity"),
         device=config["device"],
     shell:
         "symzoo --threads {threads} orbit --options {params.options:q} --zoo {params.zoo} --data {input.data} {params.models}"
+        " --fidelity {params.fidelity:q} --out {output} --device {params.device} > {log} 2>&1"
+
+
+rule fidelity:
+    """Fidelity of one autoencoder's reconstructions on the train and test networks (test images)."""
+    input:
+        zoo=zoo_files("{zoo}"),
+        data=zoo_dataset,
+        model="results/encoders/{zoo}/{encoder}/model.pt",
+    output:
+        "results/fidelity/{zoo}/{encoder}.parquet",
+    log:
+        "results/logs/fidelity/{zoo}/{encoder}.log",
+    params:
+        zoo=input_dir("zoo"),
+        fidelity=options("fidelity"),
+        device=config["device"],
+    shell:
+        "symzoo --threads {threads} fidelity --zoo {params.zoo} --data {input.data} --model {input.model}"
+        " --name ae_{wildcards.encoder} --fidelity {params.fidelity:q} --out {output} --device {params.device}"
+        " > {log} 2>&1"
+
+
+rule fidelity_controls:
+    """The same measures for controls fitted on the train split: identity, medoid, mean prediction, nearest train."""
+    input:
+        zoo=zoo_files("{zoo}"),
+        data=zoo_dataset,
+    output:
+        "results/fidelity/{zoo}/controls.parquet",
+    log:
+        "results/logs/fidelity/{zoo}/controls.log",
+    params:
+        zoo=input_dir("zoo"),
+        fidelity=options("fidelity"),
+        device=config["device"],
+    shell:
+        "symzoo --threads {threads} fidelity --zoo {params.zoo} --data {input.data} --fidelity {params.fidelity:q}"
         " --out {output} --device {params.device} > {log} 2>&1"

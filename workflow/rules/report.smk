@@ -10,6 +10,7 @@ rule tables:
             zoo=ZOOS,
             encoder=ENCODERS,
         ),
+        fidelity=expand("results/fidelity/{zoo}/{name}.parquet", zoo=ZOOS, name=FIDELITY),
     output:
         expand("results/tables/{table}", table=TABLES),
     log:
@@ -26,10 +27,15 @@ rule tables:
             zoo=ZOOS,
             encoder=ENCODERS,
         ),
+        fidelity=named(
+            ("{zoo}/{name}", "results/fidelity/{zoo}/{name}.parquet"),
+            zoo=ZOOS,
+            name=FIDELITY,
+        ),
         out=output_dir,
     shell:
         "symzoo --threads {threads} tables --curves {params.curves} --orbit {params.orbit} --history {params.histories}"
-        " --out-dir {params.out} > {log} 2>&1"
+        " --fidelity {params.fidelity} --out-dir {params.out} > {log} 2>&1"
 
 
 rule figures:

@@ -19,18 +19,17 @@ optimizer steps (step s, counted from 1, uses ``lr * min(1, s / warmup_steps)``)
 norm clipped to ``clip``; dropout active in training only. Each epoch visits the training networks once in a
 fresh random order, in batches of ``batch_size`` (the last batch may be smaller).
 
-Validation (eval mode, every ``eval_every`` epochs and at the last one) on the kept ``val`` networks:
-``val_kl`` (the loss above on ``val_images`` fixed images drawn once from ``x_val``, denominator networks x
-images), the mean accuracy of the originals and of the reconstructions on all of ``x_val`` / ``y_val``,
-``acc_gap = mean(orig_acc - recon_acc)``, ``r2 = 1 - sum((orig_acc - recon_acc)^2) / sum((orig_acc -
-mean(orig_acc))^2)`` (the reconstruction's accuracy as a prediction of the original's; NaN if the originals'
-accuracies are all equal) and Kendall's tau between the two accuracies. The best epoch is the one with the
-lowest ``val_kl``; training stops early once ``patience`` epochs pass without a new best. The summary adds the
-same quantities for the best model on the ``test`` networks and the image set's test images.
+Validation (eval mode, every ``eval_every`` epochs and at the last one) on the kept ``val`` networks and
+``val_images`` fixed images of ``x_val``: the fidelity measures of :mod:`symzoo.fit.fidelity` at temperature 1
+(``val_kl`` = KL(orig || recon), agreement, identifiability in both directions, accuracies on all of
+``x_val`` / ``y_val``, ``acc_gap`` = recon - orig, Kendall's tau). The best epoch is the one with the lowest
+``val_kl`` (``select="kl"``) or the lowest ``|acc_gap|`` (``select="acc_gap"``, the reference's); training stops
+early once ``patience`` epochs pass without a new best. The summary adds the same measures for the best model on
+the ``test`` networks and the image set's test images.
 
 History (``history.parquet``, one row per epoch): ``epoch`` (from 1), ``step`` (optimizer steps so far), ``lr``
 (of the epoch's last step), ``train_kl`` (the training loss averaged over the epoch's networks, dropout on),
-the validation quantities above (null in epochs without validation) and ``seconds`` (the epoch's wall time,
+the validation measures (null in epochs without validation) and ``seconds`` (the epoch's wall time,
 validation included).
 
 Resume: after every epoch ``checkpoint.pt`` (atomic) holds the model, optimizer, scheduler, every random state
@@ -47,7 +46,6 @@ import json
 import logging
 import math
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -57,7 +55,6 @@ import numpy as np
 import polars as pl
 import torch
 import torch.nn.functional as F
-from scipy.stats import kendalltau
 from torch import Tensor
 from tqdm import tqdm
 
@@ -66,27 +63,25 @@ from symzoo.data.images import ImageSet, load_image_set
 from symzoo.data.zoo import Zoo, read_zoo
 from symzoo.device import CHOICES, resolve
 from symzoo.models.autoencoder import KINDS, Autoencoder, build_autoencoder
-from symzoo.nets.functional import batched_forward, evaluate
+from symzoo.fit.fidelity import fidelity, log_probs
+from symzoo.nets.functional import batched_forward
 from symzoo.nets.spec import NetSpec
 
 log = logging.getLogger(__name__)
 
 MODEL, HISTORY, SUMMARY, CHECKPOINT = "model.pt", "history.parquet", "summary.json", "checkpoint.pt"
 CHECKPOINT_VERSION = 1
+VALIDATION = ("kl", "agreement", "ident_recon", "ident_orig", "orig_acc", "recon_acc", "acc_gap", "kendall_tau")
+"""The fidelity measures recorded per epoch (as ``val_<name>``)."""
 HISTORY_SCHEMA: dict[str, type[pl.DataType]] = {
     "epoch": pl.Int64,
     "step": pl.Int64,
     "lr": pl.Float64,
     "train_kl": pl.Float64,
-    "val_kl": pl.Float64,
-    "val_orig_acc": pl.Float64,
-    "val_recon_acc": pl.Float64,
-    "acc_gap": pl.Float64,
-    "r2": pl.Float64,
-    "kendall_tau": pl.Float64,
+    **{f"val_{name}": pl.Float64 for name in VALIDATION},
     "seconds": pl.Float64,
 }
-METRICS = ("kl", "orig_acc", "recon_acc", "acc_gap", "r2", "kendall_tau")
+SELECT = ("kl", "acc_gap")
 
 
 @dataclass(frozen=True)
@@ -94,12 +89,15 @@ class FitSettings:
     """Everything that determines an autoencoder run (with the zoo and the image set).
 
     Model: ``kind`` (``ngnn``, ``scalegmn``, ``scalegmn_broken``), ``hidden``, ``layers``, ``latent``,
-    ``dropout``. Optimisation: AdamW ``lr`` / ``weight_decay``, linear warm-up over ``warmup_steps`` steps
-    then constant, gradient-norm ``clip``, ``batch_size`` networks per step, at most ``epochs`` epochs,
-    early stopping after ``patience`` epochs without a better validation KL (None: never).
-    Loss: softmax ``temperature``; ``images_per_step`` training images per step. Validation: ``val_images``
-    fixed images of ``x_val`` (and of ``x_test`` for the test metrics) for the KL, every ``eval_every`` epochs.
-    ``seed`` fixes the initialisation, the network order, the image batches and dropout.
+    ``dropout``, ``message`` / ``readout`` / ``message_passing`` and the decoder's ``decoder_widths`` /
+    ``decoder_output`` (see :func:`~symzoo.models.autoencoder.build_autoencoder`). Optimisation: AdamW ``lr`` /
+    ``weight_decay`` (``amsgrad``), linear warm-up over ``warmup_steps`` steps then constant, gradient-norm
+    ``clip``, ``batch_size`` networks per step, at most ``epochs`` epochs, early stopping after ``patience``
+    epochs without a better validation score (``select``; None: never). Loss: softmax ``temperature``;
+    ``images_per_step`` training images per step. Data: ``train_networks`` (None: all) of the train split,
+    a seeded subset (for budget curves). Validation: ``val_images`` fixed images of ``x_val`` (and of ``x_test``
+    for the test metrics), every ``eval_every`` epochs. ``seed`` fixes the initialisation, the network order,
+    the image batches and dropout.
     """
 
     kind: str = "scalegmn"
@@ -107,8 +105,14 @@ class FitSettings:
     layers: int = 4
     latent: int = 128
     dropout: float = 0.2
+    message: str = "mlp"
+    readout: str = "pool"
+    message_passing: str = "dense"
+    decoder_widths: tuple[int, ...] = (2, 4)
+    decoder_output: str = "raw"
     lr: float = 1e-3
     weight_decay: float = 0.01
+    amsgrad: bool = False
     warmup_steps: int = 1000
     clip: float = 5.0
     batch_size: int = 64
@@ -119,11 +123,18 @@ class FitSettings:
     val_images: int = 512
     seed: int = 0
     eval_every: int = 1
+    select: str = "kl"
+    train_networks: int | None = None
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "decoder_widths", tuple(self.decoder_widths))
+        if self.select not in SELECT:
+            raise ValueError(f"fit settings: select must be one of {SELECT}, not {self.select!r}")
         if self.kind not in KINDS:
             raise ValueError(f"fit settings: kind must be one of {KINDS}, not {self.kind!r}")
         positive = ("hidden", "layers", "latent", "batch_size", "epochs", "images_per_step", "val_images", "eval_every")
+        if self.train_networks is not None and self.train_networks < 2:
+            raise ValueError(f"fit settings: train_networks must be >= 2 or None, not {self.train_networks!r}")
         for name in positive:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -184,51 +195,22 @@ def reconstruct(ae: Autoencoder, thetas: Tensor, batch_size: int = 256) -> Tenso
     return torch.cat(parts) if parts else thetas.new_zeros(0, ae.spec.num_params)
 
 
-@torch.no_grad()
-def functional_kl(
-    spec: NetSpec, orig: Tensor, recon: Tensor, x: Tensor, temperature: float, models_per_pass: int = 64
-) -> float:
-    """:func:`kl_loss` of all networks ``orig`` vs ``recon`` (N, P) on images ``x``, in groups of networks."""
-    total = 0.0
-    t = temperature
-    for s in range(0, len(orig), models_per_pass):
-        a = F.log_softmax(batched_forward(spec, orig[s : s + models_per_pass], x).flatten(0, 1) / t, dim=-1)
-        b = F.log_softmax(batched_forward(spec, recon[s : s + models_per_pass], x).flatten(0, 1) / t, dim=-1)
-        total += F.kl_div(b, a, log_target=True, reduction="sum").item()
-    return total / (len(orig) * len(x)) * t**2 if len(orig) and len(x) else math.nan
-
-
-def accuracy_agreement(orig_acc: np.ndarray, recon_acc: np.ndarray) -> dict[str, float]:
-    """Mean accuracies, their gap, R² (recon as a prediction of orig) and Kendall's tau."""
-    orig_acc, recon_acc = np.asarray(orig_acc, np.float64), np.asarray(recon_acc, np.float64)
-    ss_tot = float(((orig_acc - orig_acc.mean()) ** 2).sum()) if len(orig_acc) else 0.0
-    r2 = 1.0 - float(((orig_acc - recon_acc) ** 2).sum()) / ss_tot if ss_tot > 0 else math.nan
-    tau = math.nan
-    if len(orig_acc) > 1:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # constant input: scipy warns and returns NaN
-            tau = float(kendalltau(orig_acc, recon_acc).statistic)
-    return {
-        "orig_acc": float(orig_acc.mean()) if len(orig_acc) else math.nan,
-        "recon_acc": float(recon_acc.mean()) if len(recon_acc) else math.nan,
-        "acc_gap": float((orig_acc - recon_acc).mean()) if len(orig_acc) else math.nan,
-        "r2": r2,
-        "kendall_tau": tau,
-    }
-
-
 class _Split:
-    """The networks of one zoo split on the device, with fixed KL images and cached original accuracies."""
+    """The networks of one zoo split on the device, with fixed images and the originals' predictions."""
 
-    def __init__(self, spec: NetSpec, thetas: Tensor, x_kl: Tensor, x: Tensor, y: Tensor) -> None:
-        self.spec, self.thetas, self.x_kl, self.x, self.y = spec, thetas, x_kl, x, y
-        self.orig_acc = evaluate(spec, thetas, x, y)[1].cpu().numpy() if len(thetas) else np.zeros(0)
+    def __init__(self, spec: NetSpec, thetas: Tensor, x: Tensor, y: Tensor) -> None:
+        self.spec, self.thetas, self.x, self.y = spec, thetas, x, y
+        self.logp = log_probs(spec, thetas, x)
 
     def measure(self, ae: Autoencoder, settings: FitSettings) -> dict[str, float]:
+        """The fidelity of ``ae``'s reconstructions of these networks (:func:`symzoo.fit.fidelity.fidelity`)."""
         recon = reconstruct(ae, self.thetas, settings.batch_size)
-        recon_acc = evaluate(self.spec, recon, self.x, self.y)[1].cpu().numpy()
-        kl = functional_kl(self.spec, self.thetas, recon, self.x_kl, settings.temperature)
-        return {"kl": kl, **accuracy_agreement(self.orig_acc, recon_acc)}
+        return fidelity(self.logp, log_probs(self.spec, recon, self.x), self.y)
+
+
+def _score(metrics: dict[str, float], select: str) -> tuple[float, float]:
+    """Lower is better: the selection criterion, then the KL to break ties."""
+    return (abs(metrics["acc_gap"]) if select == "acc_gap" else metrics["kl"], metrics["kl"])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -278,12 +260,20 @@ def _fingerprint(zoo: Zoo, ids: dict[str, np.ndarray], images: ImageSet) -> dict
     return {"spec": zoo.spec.to_dict(), "sha256": digest.hexdigest()}
 
 
-def _fixed_images(x: Tensor, n: int, seed: int) -> Tensor:
-    """``n`` images of ``x`` (all if fewer), chosen once by ``seed`` (independent of the training draws)."""
-    if n >= len(x):
-        return x
-    g = torch.Generator().manual_seed(seed)
-    return x[torch.randperm(len(x), generator=g)[:n].to(x.device)]
+def _fixed_images(images: ImageSet, split: str, settings: FitSettings, device: torch.device) -> tuple[Tensor, Tensor]:
+    """``val_images`` images (all if fewer) of one split with their labels, chosen once by the seed."""
+    x, y = (torch.from_numpy(a) for a in images.split(split))
+    if settings.val_images < len(x):
+        pick = torch.randperm(len(x), generator=torch.Generator().manual_seed(settings.seed))[: settings.val_images]
+        x, y = x[pick], y[pick]
+    return x.to(device), y.to(device)
+
+
+def _subset(ids: np.ndarray, n: int | None, seed: int) -> np.ndarray:
+    """``n`` of the ``ids`` (all if None or more), a seeded choice kept in id order."""
+    if n is None or n >= len(ids):
+        return ids
+    return np.sort(np.random.default_rng(seed).choice(ids, size=n, replace=False))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -367,6 +357,7 @@ def fit_autoencoder(
     zoo = read_zoo(zoo_dir)
     images = load_image_set(images_path)
     ids = _check_inputs(zoo, images, zoo_dir, images_path)
+    ids["train"] = _subset(ids["train"], settings.train_networks, settings.seed)
     fingerprint = _fingerprint(zoo, ids, images)
     ckpt_path = out_dir / CHECKPOINT
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -402,10 +393,7 @@ def _fit(
     started = time.perf_counter()
     train = zoo.tensor(ids["train"], device)
     x_train = torch.from_numpy(images.x_train).to(device)
-    x_val, y_val = (torch.from_numpy(a).to(device) for a in (images.x_val, images.y_val))
-    val = _Split(
-        spec, zoo.tensor(ids["val"], device), _fixed_images(x_val, settings.val_images, settings.seed), x_val, y_val
-    )
+    val = _Split(spec, zoo.tensor(ids["val"], device), *_fixed_images(images, "val", settings, device))
 
     torch.manual_seed(settings.seed)
     ae = build_autoencoder(
@@ -415,16 +403,23 @@ def _fit(
         layers=settings.layers,
         latent=settings.latent,
         dropout=settings.dropout,
+        message=settings.message,
+        readout=settings.readout,
+        message_passing=settings.message_passing,
+        decoder_widths=settings.decoder_widths,
+        decoder_output=settings.decoder_output,
         thetas_train=train.cpu(),
     ).to(device)
-    opt = torch.optim.AdamW(ae.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    opt = torch.optim.AdamW(
+        ae.parameters(), lr=settings.lr, weight_decay=settings.weight_decay, amsgrad=settings.amsgrad
+    )
     warmup = settings.warmup_steps
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup) if warmup else 1.0)
     sampler = torch.Generator().manual_seed(settings.seed)
 
     epoch, step, bad_epochs, stopped = 0, 0, 0, False
     history: list[dict[str, Any]] = []
-    best: dict[str, Any] = {"epoch": None, "val_kl": math.inf, "metrics": None, "state_dict": None}
+    best: dict[str, Any] = {"epoch": None, "score": None, "metrics": None, "state_dict": None}
     ckpt = _load_checkpoint(ckpt_path, settings, fingerprint)
     if ckpt is not None:
         ae.load_state_dict(ckpt["model"])
@@ -469,12 +464,13 @@ def _fit(
             raise FloatingPointError(
                 f"{out_dir}: training diverged at epoch {epoch} (train KL {row['train_kl']}); lower lr or check the zoo"
             )
-        row |= dict.fromkeys(("val_kl", "val_orig_acc", "val_recon_acc", "acc_gap", "r2", "kendall_tau"))
+        row |= {f"val_{name}": None for name in VALIDATION}
         if epoch % settings.eval_every == 0 or epoch == settings.epochs:
             metrics = val.measure(ae, settings)
-            row |= {f"val_{k}" if k in ("kl", "orig_acc", "recon_acc") else k: v for k, v in metrics.items()}
-            if metrics["kl"] < best["val_kl"] or best["epoch"] is None:
-                best = {"epoch": epoch, "val_kl": metrics["kl"], "metrics": metrics, "state_dict": _cpu_state_dict(ae)}
+            row |= {f"val_{name}": metrics[name] for name in VALIDATION}
+            score = _score(metrics, settings.select)
+            if best["epoch"] is None or score < tuple(best["score"]):
+                best = {"epoch": epoch, "score": score, "metrics": metrics, "state_dict": _cpu_state_dict(ae)}
             bad_epochs = epoch - best["epoch"]
             if settings.patience is not None and bad_epochs >= settings.patience and epoch < settings.epochs:
                 stopped = True
@@ -499,22 +495,24 @@ def _fit(
             torch.save(checkpoint, tmp)
         del checkpoint
         log.info(
-            "epoch %d/%d: step %d, lr %.3g, train KL %.5f, val KL %s, acc %s -> %s, tau %s, %.1fs",
+            "epoch %d/%d: step %d, lr %.3g, train KL %.5f, val KL %s, identifiable %s / %s, acc %s -> %s, tau %s, %.1fs",
             epoch,
             settings.epochs,
             step,
             row["lr"],
             row["train_kl"],
             _fmt(row["val_kl"], ".5f"),
+            _fmt(row["val_ident_recon"], ".3f"),
+            _fmt(row["val_ident_orig"], ".3f"),
             _fmt(row["val_orig_acc"], ".3f"),
             _fmt(row["val_recon_acc"], ".3f"),
-            _fmt(row["kendall_tau"], ".3f"),
+            _fmt(row["val_kendall_tau"], ".3f"),
             row["seconds"],
         )
         bar.update(1)
         bar.set_postfix(train_kl=f"{row['train_kl']:.4f}", val_kl=_fmt(row["val_kl"], ".4f"), best=best["epoch"])
         if stopped:
-            log.info("early stopping after epoch %d: no better val KL for %d epochs", epoch, bad_epochs)
+            log.info("early stopping after epoch %d: no better val %s for %d epochs", epoch, settings.select, bad_epochs)
         if on_epoch is not None:
             on_epoch(dict(row))
     bar.close()
@@ -524,15 +522,9 @@ def _fit(
     ae.eval()
     test_metrics = None
     if len(ids["test"]):
-        x_test, y_test = (torch.from_numpy(a).to(device) for a in (images.x_test, images.y_test))
-        test = _Split(
-            spec,
-            zoo.tensor(ids["test"], device),
-            _fixed_images(x_test, settings.val_images, settings.seed),
-            x_test,
-            y_test,
+        test_metrics = _Split(spec, zoo.tensor(ids["test"], device), *_fixed_images(images, "test", settings, device)).measure(
+            ae, settings
         )
-        test_metrics = test.measure(ae, settings)
     else:
         log.warning("zoo %s has no kept test networks: summary.json has no test metrics", zoo.root)
 
@@ -568,7 +560,7 @@ def _fit(
     with atomic_path(out_dir / SUMMARY) as tmp:
         tmp.write_text(json.dumps(summary, indent=2) + "\n")
     ckpt_path.unlink(missing_ok=True)
-    log.info("best epoch %s: val KL %.5f; wrote %s, %s, %s", best["epoch"], best["val_kl"], MODEL, HISTORY, SUMMARY)
+    log.info("best epoch %s: val %s; wrote %s, %s, %s", best["epoch"], best["metrics"], MODEL, HISTORY, SUMMARY)
     return summary
 
 

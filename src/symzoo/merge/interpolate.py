@@ -1,19 +1,22 @@
 """Pairwise linear interpolation: pairs of networks, (1 - alpha) theta_A + alpha theta_B, evaluated in bulk.
 
-Every pair x alpha of a method is one network of a single batched (vmapped) evaluation through the shared
-functional forward (:func:`symzoo.nets.functional.evaluate`).
+Every pair x alpha of a method is one network of a batched (vmapped) evaluation through the shared functional
+forward (:func:`symzoo.nets.functional.batched_forward`). Besides loss and accuracy, every network on a path is
+compared with the two original networks of its pair (KL from each), so endpoints that do not compute their
+originals' functions show.
 """
 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import numpy as np
 import polars as pl
 import torch
 
-from symzoo.nets.functional import evaluate
+import torch.nn.functional as F
+
+from symzoo.nets.functional import batched_forward
 from symzoo.nets.spec import NetSpec
 
 log = logging.getLogger(__name__)
@@ -59,6 +62,7 @@ def interpolate(a: torch.Tensor, b: torch.Tensor, alpha: torch.Tensor) -> torch.
     return (1 - alpha) * a[:, None] + alpha * b[:, None]
 
 
+@torch.no_grad()
 def curves(
     spec: NetSpec,
     a: torch.Tensor,
@@ -66,20 +70,47 @@ def curves(
     alpha: torch.Tensor,
     x: torch.Tensor,
     y: torch.Tensor,
+    ref_a: torch.Tensor | None = None,
+    ref_b: torch.Tensor | None = None,
     models_per_pass: int = 256,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Cross-entropy and accuracy (n, K) along the segments from a to b, on images x with labels y."""
-    path = interpolate(a, b, alpha)
-    n, k = path.shape[:2]
-    loss, acc = evaluate(spec, path.reshape(n * k, -1), x, y, models_per_pass=models_per_pass)
-    return loss.view(n, k), acc.view(n, k)
+    batch_size: int = 256,
+) -> dict[str, torch.Tensor]:
+    """Along the segments from a to b (n, P) at weights alpha (K,), on images x with labels y: ``loss``
+    (cross-entropy) and ``accuracy``, and, against reference networks ``ref_a`` / ``ref_b`` (n, P; default a / b,
+    e.g. the original networks when a and b are their reconstructions), ``kl_a`` / ``kl_b``: the mean
+    KL(ref || path network) over images. Each value is (n, K); a group of pairs' K networks run in one pass.
+    """
+    ref_a, ref_b = (a if ref_a is None else ref_a), (b if ref_b is None else ref_b)
+    n, k = len(a), len(alpha)
+    out = {name: torch.zeros(n, k, dtype=torch.float64, device=a.device) for name in CURVE_VALUES}
+    per_pass = max(1, models_per_pass // k)
+    for s in range(0, n, per_pass):
+        group = slice(s, min(s + per_pass, n))
+        path = interpolate(a[group], b[group], alpha).flatten(0, 1)
+        refs = torch.cat([ref_a[group], ref_b[group]])
+        g = len(refs) // 2
+        for i in range(0, len(x), batch_size):
+            xb, yb = x[i : i + batch_size], y[i : i + batch_size]
+            logits = batched_forward(spec, path, xb).unflatten(0, (g, k))  # (g, K, B, C)
+            logp = F.log_softmax(logits, dim=-1)
+            ref = F.log_softmax(batched_forward(spec, refs, xb), dim=-1).unflatten(0, (2, g)).unsqueeze(2)
+            values = {
+                "loss": -logp.gather(-1, yb.view(1, 1, -1, 1).expand(g, k, -1, 1)).squeeze(-1),
+                "accuracy": (logits.argmax(-1) == yb).to(logp.dtype),
+                "kl_a": (ref[0].exp() * (ref[0] - logp)).sum(-1),
+                "kl_b": (ref[1].exp() * (ref[1] - logp)).sum(-1),
+            }
+            for name, value in values.items():
+                out[name][group] += value.sum(-1).double()
+    return {name: (value / len(x)) for name, value in out.items()}
 
 
-def curves_frame(
-    pairs: pl.DataFrame, alpha: torch.Tensor, loss: torch.Tensor, acc: torch.Tensor, split: str
-) -> pl.DataFrame:
-    """The curves table: one row per pair x alpha (pair_id, model_a, model_b, alpha, split, loss, accuracy)."""
-    n, k = loss.shape
+CURVE_VALUES = ("loss", "accuracy", "kl_a", "kl_b")
+
+
+def curves_frame(pairs: pl.DataFrame, alpha: torch.Tensor, values: dict[str, torch.Tensor], split: str) -> pl.DataFrame:
+    """The curves table: one row per pair x alpha (pair_id, model_a, model_b, alpha, split, and the values)."""
+    n, k = values["loss"].shape
     return pl.DataFrame(
         {
             "pair_id": np.repeat(pairs["pair_id"].to_numpy(), k),
@@ -87,33 +118,34 @@ def curves_frame(
             "model_b": np.repeat(pairs["model_b"].to_numpy(), k),
             "alpha": np.tile(alpha.cpu().numpy(), n),
             "split": [split] * (n * k),
-            "loss": loss.cpu().double().numpy().ravel(),
-            "accuracy": acc.cpu().double().numpy().ravel(),
+            **{name: values[name].cpu().numpy().ravel() for name in CURVE_VALUES},
         }
     )
 
 
-def interpolate_endpoints(endpoints_dir: Path, images_path: Path, n_alphas: int, out: Path, device) -> pl.DataFrame:
-    """The curves stage: every pair of an endpoints zoo (rows: A networks, then B networks) on the test images."""
-    from symzoo.atomic import atomic_path
-    from symzoo.data.images import load_image_set
-    from symzoo.data.zoo import read_zoo
-
-    zoo, images = read_zoo(endpoints_dir), load_image_set(images_path)
-    models = zoo.models
-    a_rows = models.filter(pl.col("role") == "a").sort("pair_id")
-    b_rows = models.filter(pl.col("role") == "b").sort("pair_id")
-    if a_rows["pair_id"].to_list() != b_rows["pair_id"].to_list():
-        raise ValueError(f"{endpoints_dir}: every pair needs one A and one B network")
-    pairs = pl.DataFrame(
-        {"pair_id": a_rows["pair_id"], "model_a": a_rows["source_model_id"], "model_b": b_rows["source_model_id"]}
+def curves_table(
+    spec: NetSpec,
+    pairs: pl.DataFrame,
+    a: torch.Tensor,
+    b: torch.Tensor,
+    ref_a: torch.Tensor,
+    ref_b: torch.Tensor,
+    alpha: torch.Tensor,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    split: str = "test",
+) -> pl.DataFrame:
+    """:func:`curves_frame` of the segments a → b with KL from the originals ``ref_a`` / ``ref_b``, plus the
+    originals' own loss and accuracy (``orig_loss_a``, ``orig_loss_b``, ``orig_acc_a``, ``orig_acc_b``)."""
+    frame = curves_frame(pairs, alpha, curves(spec, a, b, alpha, x, y, ref_a, ref_b), split)
+    ends = curves(spec, ref_a, ref_b, alphas(2), x, y)
+    k = len(alpha)
+    originals = {
+        "orig_loss_a": ends["loss"][:, 0],
+        "orig_loss_b": ends["loss"][:, 1],
+        "orig_acc_a": ends["accuracy"][:, 0],
+        "orig_acc_b": ends["accuracy"][:, 1],
+    }
+    return frame.with_columns(
+        pl.Series(name, value.cpu().numpy().repeat(k)) for name, value in originals.items()
     )
-    a = zoo.tensor(a_rows["model_id"].to_numpy(), device)
-    b = zoo.tensor(b_rows["model_id"].to_numpy(), device)
-    x, y = (torch.from_numpy(v).to(device) for v in images.split("test"))
-    alpha = alphas(n_alphas)
-    loss, acc = curves(zoo.spec, a, b, alpha, x, y)
-    frame = curves_frame(pairs, alpha, loss, acc, "test")
-    with atomic_path(out) as tmp:
-        frame.write_parquet(tmp)
-    return frame

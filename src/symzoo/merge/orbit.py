@@ -12,8 +12,8 @@ import polars as pl
 import torch
 
 from symzoo.data.zoo import Zoo
-from symzoo.merge.canonicalize import endpoints
-from symzoo.merge.interpolate import alphas, curves, curves_frame, top_test_networks
+from symzoo.merge.interpolate import alphas, curves_table, top_test_networks
+from symzoo.merge.methods import endpoints
 from symzoo.models.autoencoder import Autoencoder
 from symzoo.nets.symmetry import random_transform, transform
 
@@ -27,9 +27,11 @@ def orbit_curves(
     networks: int,
     n_alphas: int,
     seed: int = 0,
+    medoid: torch.Tensor | None = None,
 ) -> pl.DataFrame:
     """Curves (method, kind, pair_id, alpha, loss, accuracy, ...) from theta to g . theta for the ``networks``
-    best test networks, one random g per network and kind (``methods``: name → autoencoder or None)."""
+    best test networks, one random g per network and kind (``methods``: name → autoencoder or None; the
+    ``medoid`` method needs the ``medoid`` network)."""
     ids = top_test_networks(zoo.models, networks)
     if not len(ids):
         raise ValueError(f"zoo {zoo.root}: no kept test-split networks for the orbit experiment")
@@ -41,24 +43,7 @@ def orbit_curves(
         g = random_transform(zoo.spec, kind, (len(ids),), torch.Generator().manual_seed(seed + k))
         moved = transform(zoo.spec, theta, g)
         for method, ae in methods.items():
-            a, b = endpoints(method, zoo.spec, theta, moved, ae, seed)
-            loss, acc = curves(zoo.spec, a, b, alpha, x, y)
-            frame = curves_frame(pairs, alpha, loss, acc, "test")
+            a, b = endpoints(method, zoo.spec, theta, moved, ae, medoid, seed)
+            frame = curves_table(zoo.spec, pairs, a, b, theta, moved, alpha, x, y)
             frames.append(frame.with_columns(pl.lit(method).alias("method"), pl.lit(kind).alias("kind")))
     return pl.concat(frames)
-
-
-def run_orbit(zoo_dir: Path, images_path: Path, options: dict, models: dict, out: Path, device) -> pl.DataFrame:
-    """The orbit stage: every baseline method of ``options`` plus the autoencoders ``models`` (name → model)."""
-    from symzoo.atomic import atomic_path
-    from symzoo.data.images import load_image_set
-    from symzoo.data.zoo import read_zoo
-
-    zoo, images = read_zoo(zoo_dir), load_image_set(images_path)
-    x, y = (torch.from_numpy(v).to(device) for v in images.split("test"))
-    methods = {m: None for m in options["methods"]} | models
-    orbit = options["orbit"]
-    frame = orbit_curves(zoo, x, y, methods, orbit["kinds"], orbit["networks"], options["alphas"], options["seed"])
-    with atomic_path(out) as tmp:
-        frame.write_parquet(tmp)
-    return frame

@@ -7,7 +7,6 @@ maps the latent to the flat parameters of one (canonical) network in the spec's 
 
 from __future__ import annotations
 
-import math
 from typing import Any, Literal
 
 import torch
@@ -20,45 +19,40 @@ from symzoo.nets.spec import NetSpec
 
 Kind = Literal["ngnn", "scalegmn", "scalegmn_broken"]
 KINDS: tuple[str, ...] = ("ngnn", "scalegmn", "scalegmn_broken")
+MESSAGE_PASSING: tuple[str, ...] = ("dense", "pyg")
 
 
-def fan_in_scale(spec: NetSpec) -> Tensor:
-    """LeCun-style scale 1 / sqrt(fan_in) of each parameter's layer (weights and biases alike), (P,)."""
-    scale = torch.empty(spec.num_params)
-    for layer in range(spec.num_layers):
-        w, b = spec.tensor(layer, "weight"), spec.tensor(layer, "bias")
-        scale[w.offset : b.stop] = math.prod(w.shape[1:]) ** -0.5
-    return scale
+DECODER_OUTPUTS = ("raw", "zoo")
 
 
 class Decoder(nn.Module):
-    """MLP latent d → 2d → 4d → P; output ``shift + scale * mlp(z)`` in the spec's flat layout.
+    """MLP latent d → widths[0] d → widths[1] d → ... → P, SiLU between layers, default initialisation.
 
-    ``scale`` / ``shift`` (P,) are buffers: the zoo's per-layer std / mean (:meth:`LayerStats.per_parameter`),
-    else ``fan_in_scale`` and 0. The last layer starts with weights x 0.1 and a random N(0, init_std^2) bias,
-    so every latent first decodes to (nearly) one random network with weights ``init_std`` times the zoo's
-    scale: small, yet with non-zero gradients for every layer.
+    ``output="raw"`` (the reference's): the MLP's output are the flat parameters. ``output="zoo"``: it is
+    de-standardised with the zoo's per-layer statistics, ``shift + scale * mlp(z)`` (buffers, (P,)).
     """
 
     def __init__(
         self,
         spec: NetSpec,
         latent: int,
+        widths: tuple[int, ...] = (2, 4),
+        output: str = "raw",
         scale: Tensor | None = None,
         shift: Tensor | None = None,
-        init_std: float = 0.5,
     ) -> None:
         super().__init__()
-        self.net = mlp([latent, 2 * latent, 4 * latent, spec.num_params])
-        self.register_buffer("scale", fan_in_scale(spec) if scale is None else scale.clone().float())
-        self.register_buffer("shift", torch.zeros(spec.num_params) if shift is None else shift.clone().float())
-        out = self.net[-1]
-        with torch.no_grad():
-            out.weight.mul_(0.1)
-            out.bias.normal_(0.0, init_std)
+        if output not in DECODER_OUTPUTS:
+            raise ValueError(f"decoder output must be one of {DECODER_OUTPUTS}, not {output!r}")
+        self.output = output
+        self.net = mlp([latent, *(w * latent for w in widths), spec.num_params])
+        if output == "zoo":
+            self.register_buffer("scale", torch.ones(spec.num_params) if scale is None else scale.clone().float())
+            self.register_buffer("shift", torch.zeros(spec.num_params) if shift is None else shift.clone().float())
 
     def forward(self, z: Tensor) -> Tensor:
-        return self.shift + self.scale * self.net(z)
+        out = self.net(z)
+        return self.shift + self.scale * out if self.output == "zoo" else out
 
 
 class Autoencoder(nn.Module):
@@ -113,27 +107,48 @@ def build_autoencoder(
     layers: int = 4,
     latent: int = 128,
     dropout: float = 0.2,
+    message: str = "mlp",
+    readout: str = "pool",
+    message_passing: str = "dense",
+    decoder_widths: tuple[int, ...] | list[int] = (2, 4),
+    decoder_output: str = "raw",
     thetas_train: Tensor | None = None,
 ) -> Autoencoder:
     """An autoencoder for networks of ``spec`` with a ``kind`` encoder (NG-GNN, ScaleGMN or its ablation).
 
-    ``thetas_train`` (N, P), the training split, fits the per-layer statistics of the encoder's input and the
-    decoder's output scale; without it both are neutral (e.g. before loading a ``state_dict``).
-    NG-GNN uses reverse edges (so input nodes receive messages), ScaleGMN forward edges only.
+    ``message`` (ScaleGMN: ``bilinear`` or ``mlp``) and ``readout`` (NG-GNN: ``pool`` or ``outputs``) select the
+    encoder's variant, ``message_passing`` (``dense`` or ``pyg``) how messages are computed (the same function).
+    The decoder maps the encoder's latent through hidden layers of ``decoder_widths`` x latent units to the
+    parameters (``decoder_output``: see :class:`Decoder`). ``thetas_train`` (N, P), the training split, fits the
+    per-layer statistics of the encoder's input (and of a ``zoo`` decoder's output); without it they are neutral
+    (e.g. before loading a ``state_dict``). NG-GNN uses reverse edges (so input nodes receive messages), ScaleGMN
+    forward edges only.
     """
     if kind not in KINDS:
         raise ValueError(f"encoder kind must be one of {KINDS}, not {kind!r}")
+    if message_passing not in MESSAGE_PASSING:
+        raise ValueError(f"message_passing must be one of {MESSAGE_PASSING}, not {message_passing!r}")
     structure = GraphStructure.from_spec(spec, reverse_edges=kind == "ngnn")
     sizes = {"hidden": hidden, "layers": layers, "latent": latent, "dropout": dropout}
+    dense = message_passing == "dense"
     if kind == "ngnn":
-        encoder: nn.Module = NGGNN(structure, **sizes)
+        encoder: nn.Module = NGGNN(structure, **sizes, readout=readout, dense=dense)
     else:
-        encoder = ScaleGMN(structure, **sizes, symmetry_broken=kind == "scalegmn_broken")
+        encoder = ScaleGMN(structure, **sizes, symmetry_broken=kind == "scalegmn_broken", message=message, dense=dense)
     if thetas_train is None:
-        stats, decoder = LayerStats.identity(structure), Decoder(spec, latent)
+        stats, std, mean = LayerStats.identity(structure), None, None
     else:
         stats = LayerStats.fit(structure, thetas_train)
         std, mean = stats.per_parameter(spec)
-        decoder = Decoder(spec, latent, scale=std, shift=mean)
-    config = {"spec": spec.to_dict(), "kind": kind, **sizes}
+    decoder = Decoder(spec, encoder.latent, tuple(decoder_widths), decoder_output, scale=std, shift=mean)
+    config = {
+        "spec": spec.to_dict(),
+        "kind": kind,
+        **sizes,
+        "message": message,
+        "readout": readout,
+        "message_passing": message_passing,
+        "decoder_widths": list(decoder_widths),
+        "decoder_output": decoder_output,
+    }
     return Autoencoder(encoder, decoder, structure, stats, config)

@@ -15,10 +15,12 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 from torch_geometric.data import Batch
-from torch_geometric.nn import MessagePassing
 from torch_geometric.nn.aggr import DegreeScalerAggregation
 
+from symzoo.graph.dense import DenseGraph, SparseGraph, graph_ops
 from symzoo.graph.neural_graph import GraphEmbedding, GraphStructure, readout_dim, readout_features
+
+READOUTS = ("pool", "outputs")
 
 
 def mlp(dims: Sequence[int], dropout: float = 0.0, bias: bool = True) -> nn.Sequential:
@@ -41,7 +43,7 @@ def _max_pool(h: Tensor) -> Tensor:
     return h.amax(dim=1)
 
 
-class NGLayer(MessagePassing):
+class NGLayer(nn.Module):
     """One NG-GNN layer (pre-norm residual) on node states h and edge states e.
 
     - edge update: e' = e + MLP([e, h_src, h_dst]) (the first linear layer is split per input, so the node
@@ -49,11 +51,15 @@ class NGLayer(MessagePassing):
     - FiLM messages: m = gamma(e') * Lin(h_src) + beta(e');
     - PNA aggregation: mean, min, max, std with identity and amplification scalers;
     - node update: h' = h + MLP([h, Lin(aggregate)]).
+
+    ``graph`` (:mod:`symzoo.graph.dense`) does the gathers and the aggregation, densely or through PyG.
     """
 
     def __init__(self, dim: int, degree_histogram: Tensor, dropout: float = 0.0) -> None:
-        aggr = DegreeScalerAggregation(["mean", "min", "max", "std"], ["identity", "amplification"], degree_histogram)
-        super().__init__(aggr=aggr, node_dim=0)
+        super().__init__()
+        self.aggregation = DegreeScalerAggregation(
+            ["mean", "min", "max", "std"], ["identity", "amplification"], degree_histogram
+        )
         self.node_norm, self.edge_norm = nn.LayerNorm(dim), nn.LayerNorm(dim)
         self.edge_e = nn.Linear(dim, dim)
         self.edge_src = nn.Linear(dim, dim, bias=False)
@@ -65,25 +71,24 @@ class NGLayer(MessagePassing):
         self.post = nn.Linear(8 * dim, dim)
         self.node_mlp = mlp([2 * dim, dim, dim], dropout)
 
-    def forward(self, h: Tensor, e: Tensor, edge_index: Tensor) -> tuple[Tensor, Tensor]:
-        src, dst = edge_index
+    def forward(self, h: Tensor, e: Tensor, graph: DenseGraph | SparseGraph) -> tuple[Tensor, Tensor]:
         hn, en = self.node_norm(h), self.edge_norm(e)
-        e = e + self.edge_out(self.edge_act(self.edge_e(en) + self.edge_src(hn)[src] + self.edge_dst(hn)[dst]))
-        aggregate = self.propagate(edge_index, x=self.source(hn), e=self.edge_norm(e))
+        e = e + self.edge_out(self.edge_act(graph.add_endpoints(self.edge_e(en), self.edge_src(hn), self.edge_dst(hn))))
+        gamma, beta = self.film(self.edge_norm(e)).chunk(2, dim=-1)
+        messages = graph.times_source(gamma, self.source(hn)) + beta
+        aggregate = graph.pna(messages, self.aggregation)
         h = h + self.node_mlp(torch.cat([hn, self.post(aggregate)], dim=-1))
         return h, e
-
-    def message(self, x_j: Tensor, e: Tensor) -> Tensor:
-        gamma, beta = self.film(e).chunk(2, dim=-1)
-        return gamma * x_j + beta
 
 
 class NGGNN(nn.Module):
     """NG-GNN encoder: neural-graph batch → permutation-invariant latent (B, latent).
 
     Node inputs: Lin(normalised bias) + node-type and node-layer embeddings; edge inputs: Lin(normalised
-    weights/kernel) + edge-layer and edge-direction embeddings. Readout: mean- and max-pool of every hidden
-    layer, plus the input and output nodes at their fixed positions → MLP.
+    weights/kernel) + edge-layer and edge-direction embeddings. Dropout between layers. Readout ``"pool"``:
+    mean- and max-pool of every hidden layer, plus the input and output nodes at their fixed positions → MLP
+    → ``latent``; ``"outputs"`` (the reference autoencoder's): the concatenated output-node states are the
+    latent (``n_out * hidden`` wide; ``latent`` is then unused). ``dense`` picks the message-passing path.
     """
 
     center = True  #: reads centred, per-layer normalised features
@@ -95,22 +100,34 @@ class NGGNN(nn.Module):
         layers: int = 4,
         latent: int = 128,
         dropout: float = 0.2,
+        readout: str = "pool",
+        dense: bool = True,
     ) -> None:
         super().__init__()
-        self.structure = structure
-        self.latent = latent
+        if readout not in READOUTS:
+            raise ValueError(f"NG-GNN readout must be one of {READOUTS}, not {readout!r}")
+        self.structure, self.readout_kind, self.dense = structure, readout, dense
+        self.latent = latent if readout == "pool" else structure.spec.sizes[-1] * hidden
         self.embedding = GraphEmbedding(structure, hidden)
         self.node_in = nn.Linear(1, hidden)
         self.edge_in = nn.Linear(structure.edge_dim, hidden)
         histogram = structure.degree_histogram()
         self.layers = nn.ModuleList(NGLayer(hidden, histogram, dropout) for _ in range(layers))
+        self.between = nn.Dropout(dropout)
         self.norm = nn.LayerNorm(hidden)
         self.pools = (_mean_pool, _max_pool)
-        self.readout = mlp([readout_dim(structure, 2 * hidden, hidden), hidden, latent], dropout)
+        if readout == "pool":
+            self.readout = mlp([readout_dim(structure, 2 * hidden, hidden), hidden, latent], dropout)
 
     def forward(self, batch: Batch) -> Tensor:
+        graph = graph_ops(self.structure, batch, self.dense)
         h = self.node_in(batch.x) + self.embedding.nodes(batch)
         e = self.edge_in(batch.edge_attr) + self.embedding.edges(batch)
-        for layer in self.layers:
-            h, e = layer(h, e, batch.edge_index)
-        return self.readout(readout_features(self.structure, self.norm(h), self.pools))
+        for i, layer in enumerate(self.layers):
+            if i:
+                h, e = self.between(h), self.between(e)
+            h, e = layer(h, e, graph)
+        h = self.norm(h)
+        if self.readout_kind == "outputs":
+            return readout_features(self.structure, h, (), inputs=False)
+        return self.readout(readout_features(self.structure, h, self.pools))

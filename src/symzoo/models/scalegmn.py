@@ -12,9 +12,10 @@ q_i / q_j. Every map below keeps that:
   ``symmetry_broken=True`` replaces it with the identity (the paper's ablation, nothing else changes);
 - ``ScaleEq(z, ctx) = Lin_nobias(z) ⊙ MLP([inv(z), ctx])`` with an invariant context: homogeneous of degree 1;
 - initial states: ``Lin_nobias(bias)`` for hidden and output nodes, a learned vector per input node;
-- messages j → i: ``ScaleEq(Lin_nobias(e_ji) ⊙ h_j, [inv(h_i), pos_i])`` (scales by q_i / q_j * q_j = q_i),
-  summed; update ``h_i + ScaleEq([h_i, m_i], pos_i)``; edges are not updated;
-- readout: per hidden layer the sum of ``inv(h)`` over its nodes, then the output nodes' states (q = 1) → MLP.
+- messages j → i: ``Lin_nobias(e_ji) ⊙ h_j`` (scales by q_i / q_j * q_j = q_i), optionally through
+  ``ScaleEq(·, [inv(h_i), pos_i])``, summed; hidden nodes update ``h_i + ScaleEq([h_i, m_i], pos_i)``, input and
+  output nodes (q = 1) ``h_i + MLP([h_i, m_i, pos_i])``; edges are not updated (the reference updates them);
+- readout: per hidden layer the sum of ``phi(inv(h))`` over its nodes, then the output nodes' states → MLP.
 
 Only forward edges (layer l → l + 1) are used: a reverse message e_ji ⊙ h_i scales by q_i^2 / q_j, which is
 right for signs (q^2 = 1) but not for positive scalings, so both groups share the forward-only design. The input
@@ -29,13 +30,14 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 from torch_geometric.data import Batch
-from torch_geometric.nn import MessagePassing
 
+from symzoo.graph.dense import DenseGraph, SparseGraph, graph_ops
 from symzoo.graph.neural_graph import GraphEmbedding, GraphStructure, readout_dim, readout_features
 from symzoo.models.ng_gnn import mlp
 from symzoo.nets.symmetry import scaling_group
 
 Group = Literal["sign", "positive"]
+MESSAGES = ("bilinear", "mlp")
 
 
 EPS = 1e-6
@@ -82,30 +84,65 @@ class ScaleEq(nn.Module):
         return self.lin(z) * self.gate_out(self.gate_z(self.inv(z)) + projected_ctx)
 
 
-class ScaleGMNLayer(MessagePassing):
-    """One scale-equivariant message-passing layer (sum aggregation, residual update)."""
+class ScaleGMNLayer(nn.Module):
+    """One scale-equivariant message-passing layer (sum aggregation, residual update).
 
-    def __init__(self, dim: int, edge_dim: int, group: Group, broken: bool, dropout: float) -> None:
-        super().__init__(aggr="add", node_dim=0)
+    Messages j → i: ``Lin_nobias(e_ji) ⊙ h_j`` (``message="bilinear"``: one elementwise product per edge; per
+    kernel tap this is the network's own forward pass applied to d probe vectors) or that product passed through
+    ``ScaleEq(·, [inv(h_i), pos_i])`` (``message="mlp"``, the reference's per-edge MLP: ~d² more work per edge).
+    Hidden nodes: ``h + ScaleEq([h, m], pos)``; input and output nodes (no scaling symmetry): an unconstrained
+    ``h + MLP([h, m, pos])``.
+    """
+
+    def __init__(self, dim: int, edge_dim: int, group: Group, broken: bool, dropout: float, message: str) -> None:
+        super().__init__()
+        if message not in MESSAGES:
+            raise ValueError(f"ScaleGMN message must be one of {MESSAGES}, not {message!r}")
         self.edge_lift = nn.Linear(edge_dim, dim, bias=False)
         self.node_inv = Invariant(dim, group, broken)
-        self.message_eq = ScaleEq(dim, dim, self.node_inv.out_dim + dim, group, broken, dropout)
+        self.message_eq = ScaleEq(dim, dim, self.node_inv.out_dim + dim, group, broken, dropout) if message == "mlp" else None
         self.update_eq = ScaleEq(2 * dim, dim, dim, group, broken, dropout)
+        self.io_update = mlp([3 * dim, dim, dim], dropout)
 
-    def forward(self, h: Tensor, e: Tensor, edge_index: Tensor, pos: Tensor) -> Tensor:
-        ctx = self.message_eq.project(torch.cat([self.node_inv(h), pos], dim=-1))
-        m = self.propagate(edge_index, h=h, e=e, ctx=ctx)
-        return h + self.update_eq(torch.cat([h, m], dim=-1), self.update_eq.project(pos))
+    def forward(self, h: Tensor, e: Tensor, pos: Tensor, graph: DenseGraph | SparseGraph, layout: NodeLayout) -> Tensor:
+        if self.message_eq is None:
+            m = graph.bilinear_sum(e, self.edge_lift.weight.T, h)
+        else:
+            ctx = self.message_eq.project(torch.cat([self.node_inv(h), pos], dim=-1))
+            m = graph.sum(self.message_eq(graph.times_source(self.edge_lift(e), h), graph.target(ctx)))
+        inputs, hidden, outputs = layout.split(h)
+        _, m_hidden, m_outputs = layout.split(m)
+        _, pos_hidden, pos_outputs = layout.split(pos)
+        hidden = hidden + self.update_eq(torch.cat([hidden, m_hidden], dim=-1), self.update_eq.project(pos_hidden))
+        outputs = outputs + self.io_update(torch.cat([outputs, m_outputs, pos_outputs], dim=-1))
+        return layout.join(inputs, hidden, outputs)
 
-    def message(self, h_j: Tensor, e: Tensor, ctx_i: Tensor) -> Tensor:
-        return self.message_eq(self.edge_lift(e) * h_j, ctx_i)
+
+class NodeLayout:
+    """Splits node tensors (B*N, d) of a batch into its input, hidden and output nodes (each (B, n, d)), and back.
+
+    Input nodes receive no message (forward edges only), so their states stay the learned input embedding.
+    """
+
+    def __init__(self, structure: GraphStructure, batch_size: int) -> None:
+        self.batch_size, self.num_nodes = batch_size, structure.num_nodes
+        self.first_hidden, self.first_output = structure.layer_start[1], structure.layer_start[-2]
+
+    def split(self, t: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        t = t.reshape(self.batch_size, self.num_nodes, t.shape[-1])
+        return t[:, : self.first_hidden], t[:, self.first_hidden : self.first_output], t[:, self.first_output :]
+
+    def join(self, *parts: Tensor) -> Tensor:
+        return torch.cat(parts, dim=1).reshape(self.batch_size * self.num_nodes, parts[0].shape[-1])
 
 
 class ScaleGMN(nn.Module):
     """ScaleGMN encoder: neural-graph batch → latent (B, latent), invariant to permutations and scalings.
 
     ``group`` defaults to the activation's (sign for tanh, positive for ReLU); ``symmetry_broken`` swaps every
-    ``inv`` for the identity. The structure must not have reverse edges.
+    ``inv`` for the identity. Dropout between layers. Readout: per hidden layer the sum over its nodes of
+    ``phi(inv(h))`` (an MLP phi on the canonicalised states), then the output nodes' states, → MLP. The structure
+    must not have reverse edges. ``dense`` picks the message-passing path (:mod:`symzoo.graph.dense`).
     """
 
     center = False  #: per-layer normalisation divides only (a constant per layer commutes with scalings)
@@ -119,36 +156,42 @@ class ScaleGMN(nn.Module):
         dropout: float = 0.2,
         group: Group | None = None,
         symmetry_broken: bool = False,
+        message: str = "mlp",
+        dense: bool = True,
     ) -> None:
         super().__init__()
         if structure.reverse_edges:
             raise ValueError("ScaleGMN uses forward edges only: build the structure with reverse_edges=False")
         group = group or scaling_group(structure.spec)
-        self.structure, self.latent, self.group = structure, latent, group
+        self.structure, self.latent, self.group, self.dense = structure, latent, group, dense
         self.embedding = GraphEmbedding(structure, hidden, edges=False)
         self.bias_lift = nn.Linear(1, hidden, bias=False)
         self.input_state = nn.Embedding(structure.spec.sizes[0], hidden)
         self.layers = nn.ModuleList(
-            ScaleGMNLayer(hidden, structure.edge_dim, group, symmetry_broken, dropout) for _ in range(layers)
+            ScaleGMNLayer(hidden, structure.edge_dim, group, symmetry_broken, dropout, message) for _ in range(layers)
         )
+        self.between = nn.Dropout(dropout)
         self.readout_inv = Invariant(hidden, group, symmetry_broken)
-        width = readout_dim(structure, self.readout_inv.out_dim, hidden, inputs=False)
+        self.phi = mlp([self.readout_inv.out_dim, hidden, hidden])
+        width = readout_dim(structure, hidden, hidden, inputs=False)
         self.readout = mlp([width, hidden, latent], dropout)
 
     def node_states(self, batch: Batch) -> list[Tensor]:
         """Node states (B*N, hidden) before the first layer and after each layer (all equivariant)."""
+        graph = graph_ops(self.structure, batch, self.dense)
         pos = self.embedding.nodes(batch)
+        layout = NodeLayout(self.structure, batch.num_graphs)
         is_input = batch.node_layer == 0
         inputs = self.input_state(torch.where(is_input, batch.node_type, 0))
         h = self.bias_lift(batch.x) + is_input.unsqueeze(1) * inputs
         states = [h]
-        for layer in self.layers:
-            h = layer(h, batch.edge_attr, batch.edge_index, pos)
+        for i, layer in enumerate(self.layers):
+            h = layer(self.between(h) if i else h, batch.edge_attr, pos, graph, layout)
             states.append(h)
         return states
 
     def _pool(self, h: Tensor) -> Tensor:
-        return self.readout_inv(h).sum(dim=1)
+        return self.phi(self.readout_inv(h)).sum(dim=1)
 
     def forward(self, batch: Batch) -> Tensor:
         h = self.node_states(batch)[-1]

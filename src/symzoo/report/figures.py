@@ -3,7 +3,8 @@
 - ``interpolation``: test accuracy and cross-entropy against alpha, mean ± std over pairs, a line per method,
   a column per zoo;
 - ``orbit``: barriers of a network against a random symmetry transform of itself, per method and kind;
-- ``training``: the encoders' validation KL and accuracy gap per epoch.
+- ``training``: the encoders' validation fidelity (KL and identifiability) against optimizer steps;
+- ``fidelity``: KL(orig || recon) and identifiability of each autoencoder beside the controls (test networks).
 Every method has one colour in every figure.
 """
 
@@ -20,21 +21,11 @@ import polars as pl  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from symzoo.atomic import atomic_path  # noqa: E402
-from symzoo.report.tables import CURVES, ORBIT, TRAINING  # noqa: E402
+from symzoo.merge.methods import LABELS, label  # noqa: E402
+from symzoo.report.tables import CURVES, FIDELITY, ORBIT, TRAINING  # noqa: E402
 
-FIGURES = ("interpolation", "orbit", "training")
+FIGURES = ("interpolation", "orbit", "training", "fidelity")
 FORMATS = ("png", "pdf")
-LABELS = {
-    "naive": "naive",
-    "rebasin": "Git Re-Basin",
-    "rebasin_scaling": "Re-Basin + scaling",
-    "canonical": "canonical form",
-}
-
-
-def label(method: str) -> str:
-    """Readable name of a method (``ae_<encoder>`` → ``AE (<encoder>)``)."""
-    return LABELS.get(method, f"AE ({method.removeprefix('ae_')})" if method.startswith("ae_") else method)
 
 
 def palette(methods: list[str]) -> dict[str, tuple]:
@@ -68,10 +59,22 @@ def interpolation_figure(curves: pl.DataFrame) -> plt.Figure:
                 ax=ax,
                 legend=(i == 0 and j == len(zoos) - 1),
             )
+            orig = "orig_acc" if metric == "accuracy" else "orig_loss"
+            ends = curves.filter(pl.col("zoo") == zoo)
+            ax.scatter(
+                [0.0, 1.0],
+                [ends[f"{orig}_a"].mean(), ends[f"{orig}_b"].mean()],
+                marker="D",
+                color="black",
+                zorder=5,
+                label="original networks" if i == 0 and j == len(zoos) - 1 else None,
+            )
             ax.set(xlabel="α" if i == 1 else "", ylabel=name, title=zoo if i == 0 else "")
     if len(zoos):
         axes[0, -1].legend(title="method", loc="upper left", bbox_to_anchor=(1.02, 1))
-    fig.suptitle("Linear interpolation between pairs: (1 − α) θ_A + α θ_B (mean ± std over pairs)")
+    fig.suptitle(
+        "Linear interpolation between pairs: (1 − α) θ_A + α θ_B (mean ± std over pairs; ◆ the original networks)"
+    )
     fig.tight_layout()
     return fig
 
@@ -103,22 +106,47 @@ def orbit_figure(orbit: pl.DataFrame) -> plt.Figure:
 
 
 def training_figure(training: pl.DataFrame) -> plt.Figure:
+    """Validation fidelity against optimizer steps: how far training went, and where it was heading."""
     zoos = training["zoo"].unique(maintain_order=True).to_list()
-    data = training.to_pandas()
+    data = training.filter(pl.col("val_kl").is_not_null()).to_pandas()
+    rows = (("val_kl", "validation KL(orig ‖ recon)"), ("val_ident_recon", "validation identifiability"))
     fig, axes = plt.subplots(2, len(zoos), figsize=(4.5 * len(zoos), 7), squeeze=False, sharex="col")
     for j, zoo in enumerate(zoos):
-        for i, (metric, name) in enumerate((("val_kl", "validation KL"), ("acc_gap", "accuracy gap (orig − recon)"))):
+        for i, (metric, name) in enumerate(rows):
             sns.lineplot(
                 data=data[data.zoo == zoo],
-                x="epoch",
+                x="step",
                 y=metric,
                 hue="encoder",
                 ax=axes[i, j],
                 legend=(i == 0 and j == len(zoos) - 1),
             )
-            axes[i, j].set(ylabel=name, title=zoo if i == 0 else "")
+            axes[i, j].set(ylabel=name, xlabel="optimizer steps" if i == 1 else "", title=zoo if i == 0 else "")
         axes[0, j].set_yscale("log")
-    fig.suptitle("Autoencoder training (validation split)")
+        axes[1, j].set_ylim(0, 1)
+    fig.suptitle("Autoencoder training: fidelity on the validation networks against optimizer steps")
+    fig.tight_layout()
+    return fig
+
+
+def fidelity_figure(fidelity: pl.DataFrame) -> plt.Figure:
+    """KL(orig ‖ recon) and identifiability on the test networks, autoencoders beside the controls."""
+    test = fidelity.filter(pl.col("split") == "test")
+    zoos = test["zoo"].unique(maintain_order=True).to_list()
+    long = test.unpivot(
+        index=["zoo", "model", "chance"], on=["ident_recon", "ident_orig"], variable_name="direction", value_name="top1"
+    ).to_pandas()
+    data = test.to_pandas()
+    fig, axes = plt.subplots(2, len(zoos), figsize=(5 * len(zoos), 7.5), squeeze=False)
+    for j, zoo in enumerate(zoos):
+        sns.barplot(data=data[data.zoo == zoo], x="model", y="kl", color="0.6", ax=axes[0, j])
+        axes[0, j].set(ylabel="KL(orig ‖ recon), test", xlabel="", title=zoo)
+        sns.barplot(data=long[long.zoo == zoo], x="model", y="top1", hue="direction", ax=axes[1, j])
+        axes[1, j].axhline(float(data[data.zoo == zoo].chance.iloc[0]), color="black", ls="--", label="chance")
+        axes[1, j].set(ylabel="identifiability (top-1)", xlabel="", ylim=(0, 1))
+        for ax in axes[:, j]:
+            ax.tick_params(axis="x", rotation=30)
+    fig.suptitle("Fidelity of reconstructions (test networks, test images) beside controls fitted on train")
     fig.tight_layout()
     return fig
 
@@ -131,6 +159,7 @@ def write_figures(tables_dir: Path, out_dir: Path) -> list[Path]:
         ("interpolation", CURVES, interpolation_figure),
         ("orbit", ORBIT, orbit_figure),
         ("training", TRAINING, training_figure),
+        ("fidelity", FIDELITY, fidelity_figure),
     ):
         path = tables_dir / table
         if not path.is_file():

@@ -13,10 +13,11 @@ from pathlib import Path
 import polars as pl
 
 from symzoo.atomic import atomic_path
-from symzoo.merge.barrier import METRICS, aggregate, markdown, pair_barriers
+from symzoo.merge.barrier import BARRIERS, METRICS, aggregate, markdown, pair_barriers
+from symzoo.merge.methods import MEDOID
 
 CURVES = "curves.parquet"
-BARRIERS = "barriers.parquet"
+BARRIERS_FILE = "barriers.parquet"
 SUMMARY = "barriers_summary.parquet"
 SUMMARY_MD = "barriers.md"
 METRICS_JSON = "metrics.json"
@@ -25,9 +26,10 @@ ORBIT = "orbit_barriers.parquet"
 ORBIT_SUMMARY = "orbit_summary.parquet"
 TRAINING = "training.parquet"
 INTERPOLATION_CSV = "interpolation.csv"
+FIDELITY = "fidelity.parquet"
 OUTPUTS = (
     CURVES,
-    BARRIERS,
+    BARRIERS_FILE,
     SUMMARY,
     SUMMARY_MD,
     METRICS_JSON,
@@ -36,7 +38,22 @@ OUTPUTS = (
     ORBIT_SUMMARY,
     TRAINING,
     INTERPOLATION_CSV,
+    FIDELITY,
 )
+FIDELITY_COLUMNS = (
+    "kl",
+    "ident_recon",
+    "ident_orig",
+    "chance",
+    "rank",
+    "agreement",
+    "acc_gap",
+    "kendall_tau",
+    "spearman",
+    "diversity_recon",
+    "diversity_orig",
+)
+MERGE_COLUMNS = ("loss_barrier", "loss_barrier_orig", "endpoint_kl", "endpoint_acc_gap", "mid_kl")
 
 
 def _stack(paths: Mapping[str, Path], keys: tuple[str, ...]) -> pl.DataFrame:
@@ -69,32 +86,102 @@ def mean_curves(curves: pl.DataFrame) -> pl.DataFrame:
     return curves.group_by(keys).agg(pl.col("loss").mean(), pl.col("accuracy").mean()).sort(keys)
 
 
+def _fidelity_markdown(fidelity: pl.DataFrame, split: str) -> str:
+    rows = fidelity.filter(pl.col("split") == split)
+    header = ["zoo", "model", "n", *FIDELITY_COLUMNS]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows.iter_rows(named=True):
+        cells = [row["zoo"], row["model"], str(row["n"])] + [f"{row[c]:.3f}" for c in FIDELITY_COLUMNS]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def with_medoid_reference(summary: pl.DataFrame) -> pl.DataFrame:
+    """The summary with ``medoid_mid_kl_mean``: the medoid control's KL from the two parents, per zoo."""
+    medoid = summary.filter(pl.col("method") == MEDOID).select("zoo", pl.col("mid_kl_mean").alias("medoid_mid_kl_mean"))
+    return summary.join(medoid, on="zoo", how="left")
+
+
+def _merge_markdown(summary: pl.DataFrame) -> str:
+    header = ["zoo", "method", "n", *MERGE_COLUMNS, "medoid mid_kl"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in summary.iter_rows(named=True):
+        cells = [row["zoo"], row["method"], str(row["n"])]
+        cells += [f"{row[f'{m}_mean']:.4f} ± {row[f'{m}_ci95']:.4f}" for m in MERGE_COLUMNS]
+        medoid = row["medoid_mid_kl_mean"]
+        cells.append("-" if medoid is None else f"{medoid:.4f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+EXPLANATION = """\
+A barrier is measured against the curve's own endpoints, so a decoder that maps every network to one good
+network wins it: the `medoid` control (both endpoints the train split's medoid network) has barrier 0 by
+construction. Read every barrier beside its endpoint fidelity: `loss_barrier_orig` measures the path against
+the *original* networks' losses, `endpoint_kl` is the KL of each endpoint from its original network (0 for exact
+alignments), `endpoint_acc_gap` the endpoints' accuracy minus the originals', `mid_kl` the midpoint's KL from its
+two parents, next to the medoid's (`medoid mid_kl`). A merge keeps something of both parents only where its
+`mid_kl` is clearly below the medoid's.
+"""
+
+FIDELITY_EXPLANATION = """\
+KL(orig || recon) at temperature 1 on the test images; `ident_recon` / `ident_orig`: identifiability top-1
+(the reconstruction is closer to its own original than to every other original, and the other way round; ties
+count fractionally), against the `chance` level 1/N; `rank`: mean normalised rank of the own original (0 best,
+0.5 chance); `acc_gap`: accuracy of the reconstruction minus the original's; `kendall_tau` / `spearman` of the
+two accuracies; `diversity`: mean pairwise KL among reconstructions and among originals. Controls are fitted on
+the train split: `identity` (the original itself), `medoid` (one train network for all), `mean_prediction` (the
+train networks' mean prediction for all) and `nearest_train` (an oracle that retrieves the train network
+nearest to each original; on the train split, the nearest *other* one).
+"""
+
+
 def write_tables(
-    curves: Mapping[str, Path], orbit: Mapping[str, Path], histories: Mapping[str, Path], out_dir: Path
+    curves: Mapping[str, Path],
+    orbit: Mapping[str, Path],
+    histories: Mapping[str, Path],
+    fidelity: Mapping[str, Path],
+    out_dir: Path,
 ) -> None:
-    """Barrier tables from ``zoo/method`` curves, ``zoo`` orbit curves and ``zoo/encoder`` histories."""
+    """Tables from ``zoo/method`` curves, ``zoo`` orbit curves, ``zoo/encoder`` histories and ``zoo/name``
+    fidelity tables."""
     all_curves = _stack(curves, ("zoo", "method"))
     per_pair = pair_barriers(all_curves, by=("zoo", "method", "pair_id"))
-    summary = aggregate(per_pair, by=("zoo", "method"))
+    summary = with_medoid_reference(aggregate(per_pair, by=("zoo", "method")))
     orbit_curves = _stack(orbit, ("zoo",))
     orbit_pairs = pair_barriers(orbit_curves, by=("zoo", "kind", "method", "pair_id"))
     orbit_summary = aggregate(orbit_pairs, by=("zoo", "kind", "method"))
     training = _stack(histories, ("zoo", "encoder")) if histories else pl.DataFrame()
+    fidelity_table = (
+        _stack(fidelity, ("zoo", "source")).drop("source").sort("zoo", "split", "model") if fidelity else pl.DataFrame()
+    )
     metrics = {
         f"{row['zoo']}/{row['method']}": {m: row[f"{m}_mean"] for m in METRICS} for row in summary.iter_rows(named=True)
     }
-    text = "# Barriers (mean ± 95% CI over pairs)\n\n" + markdown(summary, ("zoo", "method"))
+    for row in fidelity_table.iter_rows(named=True):
+        metrics.setdefault(f"{row['zoo']}/fidelity_{row['split']}/{row['model']}", {}).update(
+            {c: row[c] for c in FIDELITY_COLUMNS}
+        )
+    text = "# Merging: barriers beside the fidelity of their endpoints (mean ± 95% CI over pairs)\n\n"
+    text += EXPLANATION + "\n" + _merge_markdown(summary)
+    if len(fidelity_table):
+        text += "\n# Fidelity of the reconstructions: test networks\n\n" + FIDELITY_EXPLANATION + "\n"
+        text += _fidelity_markdown(fidelity_table, "test")
+        text += "\n# Fidelity of the reconstructions: train networks (memorisation)\n\n"
+        text += _fidelity_markdown(fidelity_table, "train")
+    text += "\n# Barriers (mean ± 95% CI over pairs)\n\n" + markdown(summary, ("zoo", "method"), BARRIERS)
     text += "\n# Orbit barriers (network vs. a random symmetry transform of itself)\n\n"
-    text += markdown(orbit_summary, ("zoo", "kind", "method"))
+    text += markdown(orbit_summary, ("zoo", "kind", "method"), (*BARRIERS, "endpoint_kl"))
     for table, name in (
         (all_curves, CURVES),
         (mean_curves(all_curves), INTERPOLATION_CSV),
-        (per_pair, BARRIERS),
+        (per_pair, BARRIERS_FILE),
         (summary, SUMMARY),
         (orbit_curves, ORBIT_CURVES),
         (orbit_pairs, ORBIT),
         (orbit_summary, ORBIT_SUMMARY),
         (training, TRAINING),
+        (fidelity_table, FIDELITY),
         (text, SUMMARY_MD),
         (json.dumps(metrics, indent=2) + "\n", METRICS_JSON),
     ):

@@ -1,0 +1,67 @@
+"""Stage ``fidelity``: how faithfully an autoencoder reconstructs networks, next to trivial controls.
+
+``symzoo fidelity --model model.pt`` measures the reconstructions of one autoencoder; without ``--model`` it
+measures the controls fitted on the train split (identity, medoid, mean prediction, nearest train network).
+Either way it writes one row per (model, split) to ``results/fidelity/{zoo}/{name}.parquet``: the measures of
+:mod:`symzoo.fit.fidelity` on at most ``networks`` networks of the split and ``images`` test images. The train
+split shows memorisation (there, ``nearest_train`` is the nearest *other* train network).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import polars as pl
+import torch
+
+from symzoo.atomic import atomic_path
+from symzoo.fit.autoencoder import reconstruct
+from symzoo.fit.fidelity import METRICS, controls, fidelity, log_probs
+from symzoo.models.autoencoder import Autoencoder
+from symzoo.stages.common import FidelitySettings, images, load_inputs, subset, train_medoid
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("test", "train")
+SCHEMA = {"model": pl.String, "split": pl.String, "n": pl.Int64, **{m: pl.Float64 for m in METRICS}}
+
+
+def run(
+    zoo_dir: Path,
+    data_path: Path,
+    settings: FidelitySettings,
+    out: Path,
+    ae: Autoencoder | None,
+    name: str,
+    device: torch.device,
+) -> pl.DataFrame:
+    """Measure the autoencoder ``ae`` (rows named ``name``) or, if None, the controls; write ``out``."""
+    zoo, image_set = load_inputs(zoo_dir, data_path)
+    spec = zoo.spec
+    x, y = images(image_set, "test", settings.images, settings.seed, device)
+    rows = []
+    train_ids = subset(zoo.ids("train"), settings.networks, settings.seed)
+    logp_train = log_probs(spec, zoo.tensor(train_ids, device), x) if ae is None else None
+    medoid_id = train_medoid(zoo, image_set, settings, device)[0] if ae is None else None
+    for split in SPLITS:
+        ids = subset(zoo.ids(split), settings.networks, settings.seed)
+        if len(ids) < 2:
+            log.warning("zoo %s: %d kept %s networks; no fidelity rows for that split", zoo_dir, len(ids), split)
+            continue
+        thetas = zoo.tensor(ids, device)
+        logp = log_probs(spec, thetas, x)
+        if ae is not None:
+            measured = {name: fidelity(logp, log_probs(spec, reconstruct(ae, thetas), x), y)}
+        else:
+            own = torch.as_tensor(ids).unsqueeze(1) == torch.as_tensor(train_ids).unsqueeze(0)  # a network itself
+            medoid_index = int((torch.as_tensor(train_ids) == medoid_id).nonzero()[0, 0])
+            measured = controls(logp, logp_train, medoid_index, y, exclude=own.to(device))
+        rows += [{"model": model, "split": split, **values} for model, values in measured.items()]
+        for model, values in measured.items():
+            log.info("%s / %s: %s", model, split, {k: round(v, 4) for k, v in values.items()})
+    frame = pl.DataFrame(rows, schema=SCHEMA)
+    with atomic_path(out) as tmp:
+        frame.write_parquet(tmp)
+    log.info("wrote %s", out)
+    return frame

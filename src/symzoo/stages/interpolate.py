@@ -1,0 +1,34 @@
+"""Stage ``interpolate``: loss, accuracy and KL from the original networks along every pair's segment.
+
+Writes ``results/merge/{zoo}/{method}/curves.parquet`` (one row per pair x alpha, see
+:func:`symzoo.merge.interpolate.curves_table`), on the image set's test images.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+
+from symzoo.atomic import atomic_path
+from symzoo.merge.interpolate import alphas, curves_table
+from symzoo.stages.common import load_inputs
+from symzoo.stages.endpoints import read_endpoints, read_pairs
+
+log = logging.getLogger(__name__)
+
+
+def run(
+    zoo_dir: Path, pairs_path: Path, endpoints_path: Path, data_path: Path, n_alphas: int, out: Path, device: torch.device
+) -> Path:
+    zoo, image_set = load_inputs(zoo_dir, data_path)
+    pairs = read_pairs(pairs_path, len(zoo))
+    a, b = (t.to(device) for t in read_endpoints(endpoints_path, zoo.spec, len(pairs)))
+    ref_a, ref_b = (zoo.tensor(pairs[column].to_numpy(), device) for column in ("model_a", "model_b"))
+    x, y = (torch.from_numpy(v).to(device) for v in image_set.split("test"))
+    frame = curves_table(zoo.spec, pairs, a, b, ref_a, ref_b, alphas(n_alphas), x, y)
+    with atomic_path(out) as tmp:
+        frame.write_parquet(tmp)
+    log.info("wrote %s (%d pairs x %d alphas)", out, len(pairs), n_alphas)
+    return out
