@@ -49,3 +49,8 @@ rule merge:
 rule report:
     input:
         STAGES["report"],
+
+
+rule budget:
+    input:
+        rules.budget_report.output,

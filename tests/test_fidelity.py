@@ -54,7 +54,7 @@ def test_a_constant_decoder_is_at_chance_with_the_medoid_s_kl(nets):
     assert m["diversity_recon"] == pytest.approx(0, abs=1e-9)
     assert m["kl"] == pytest.approx(kl_matrix(orig, train[best : best + 1]).mean().item(), rel=1e-6)
     assert math.isnan(m["kendall_tau"])  # a constant accuracy has no ranking
-    assert controls(orig, train, best, y)["medoid"]["kl"] == pytest.approx(m["kl"])
+    assert controls(orig, train, train[best], y)["medoid"]["kl"] == pytest.approx(m["kl"])
 
 
 def test_a_shifted_decoder_is_never_identified(nets):
@@ -79,7 +79,7 @@ def test_medoid_is_the_network_with_the_smallest_mean_kl_from_the_others(nets):
 
 def test_controls_and_the_nearest_train_oracle(nets):
     orig, train, y = nets
-    result = controls(orig, train, medoid(train), y)
+    result = controls(orig, train, train[medoid(train)], y)
     assert set(result) == {"identity", "medoid", "mean_prediction", "nearest_train"}
     assert result["identity"]["kl"] == pytest.approx(0, abs=1e-9)
     nearest = kl_matrix(orig, train).min(1).values.mean().item()
@@ -87,5 +87,5 @@ def test_controls_and_the_nearest_train_oracle(nets):
     assert result["mean_prediction"]["kl"] < result["medoid"]["kl"]  # the mixture is the best constant in KL
     # originals that are themselves train networks: the oracle must return another one
     own = torch.eye(len(train), dtype=torch.bool)
-    inside = controls(train, train, 0, y, exclude=own)["nearest_train"]
+    inside = controls(train, train, train[0], y, exclude=own)["nearest_train"]
     assert inside["kl"] > 0.01 and inside["ident_recon"] < 1

@@ -20,7 +20,10 @@ import torch.nn.functional as F
 
 from symzoo.data.images import save_image_set
 from symzoo.data.zoo import finalize_models, write_zoo
+from symzoo.data.images import load_image_set
+from symzoo.data.zoo import read_zoo
 from symzoo.fit.fidelity import METRICS as FIDELITY
+from symzoo.fit.fidelity import fidelity, log_probs
 from symzoo.fit.autoencoder import (
     CHECKPOINT,
     HISTORY,
@@ -162,6 +165,23 @@ def test_short_run_learns_and_writes_outputs(data, tmp_path):
     recon = reconstruct(ae, thetas, batch_size=2)
     assert recon.shape == (5, SPEC.num_params)
     torch.testing.assert_close(recon, ae(thetas))
+
+
+def test_a_short_run_identifies_its_networks_far_above_chance(data, tmp_path):
+    """A decoder that collapsed (one network for every input) is at chance; a working one is not."""
+    settings = dataclasses.replace(
+        TINY, message="bilinear", hidden=32, layers=2, latent=32, dropout=0.0, epochs=60, warmup_steps=10,
+        images_per_step=128, temperature=1.0, select="kl",
+    )
+    _fit(data, tmp_path / "ae", settings)
+    zoo, images = read_zoo(data[0]), load_image_set(data[1])
+    thetas = zoo.tensor(zoo.ids("train"))
+    x, y = (torch.from_numpy(a) for a in images.split("test"))
+    recon = reconstruct(load_autoencoder(tmp_path / "ae" / MODEL), thetas)
+    measured = fidelity(log_probs(SPEC, thetas, x), log_probs(SPEC, recon, x), y)
+    assert measured["chance"] < 0.05
+    assert measured["ident_recon"] > 0.3 and measured["ident_orig"] > 0.5  # chance: 1 / 23
+    assert measured["diversity_recon"] > 0.3 * measured["diversity_orig"]
 
 
 def test_kill_and_resume_gives_the_same_weights(data, tmp_path):

@@ -300,6 +300,24 @@ def _tables(args: argparse.Namespace) -> None:
     print((args.out_dir / "barriers.md").read_text())
 
 
+def _budget_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--point", nargs="+", required=True, type=named_path, metavar="ZOO/ENCODER/AXIS-VALUE=DIR",
+                   help="a budget point's directory (model, summary.json, fidelity.parquet)")
+    p.add_argument("--controls", nargs="*", default=[], type=named_path, metavar="ZOO=PATH",
+                   help="the zoos' fidelity controls (the nearest-train oracle is drawn as a reference)")
+    p.add_argument("--table", required=True, type=Path, help="results/tables/budget.parquet")
+    p.add_argument("--out-dir", required=True, type=Path, help="results/figures (writes budget.png and .pdf)")
+
+
+@command("budget-report", "the fidelity-vs-budget table and figure", _budget_args)
+def _budget(args: argparse.Namespace) -> None:
+    from symzoo.stages import budget
+
+    frame = budget.run(dict(args.point), dict(args.controls), args.table, args.out_dir)
+    print(frame.filter(frame["split"] == "test").select("zoo", "encoder", "axis", "value", "steps", "kl",
+                                                       "ident_recon", "ident_orig", "acc_gap", "kendall_tau"))
+
+
 def _figures_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tables", required=True, type=Path, help="results/tables")
     p.add_argument("--out-dir", required=True, type=Path, help="results/figures")

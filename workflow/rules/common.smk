@@ -46,6 +46,7 @@ wildcard_constraints:
     zoo=one_of(ZOOS),
     shard=r"\d{4}",
     encoder=one_of(ENCODERS),
+    point=r"(train_networks|hidden|epochs)-\d+",
     method=one_of(METHODS),
 
 
@@ -145,3 +146,29 @@ STAGES = {
     "report": [*expand("results/tables/{table}", table=TABLES), *FIGURES],
 }
 """The targets of each stage group (`snakemake zoos`, ...; DVC's stages run these)."""
+
+
+BUDGET_AXES = ("train_networks", "hidden", "epochs")
+BUDGET = [
+    f"{axis}-{value}" for axis in BUDGET_AXES for value in config["budget"][axis]
+]
+"""Budget points (`snakemake budget`; not part of `all`): `<axis>-<value>`."""
+
+
+BUDGET_ENCODERS = config["budget"]["encoders"] or ENCODERS
+
+
+def budget_options(wildcards):
+    """An encoder's options with one budget axis set (`{point}` is `<axis>-<value>`); runs of a given length
+    train without early stopping."""
+    axis, value = wildcards.point.rsplit("-", 1)
+    changed = {axis: int(value)} | ({"patience": None} if axis == "epochs" else {})
+    return json.dumps(config["encoders"][wildcards.encoder] | changed, sort_keys=True)
+
+
+BUDGET_TARGETS = expand(
+    "results/budget/{zoo}/{encoder}/{point}/fidelity.parquet",
+    zoo=ZOOS,
+    encoder=BUDGET_ENCODERS,
+    point=BUDGET,
+)

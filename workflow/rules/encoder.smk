@@ -15,3 +15,47 @@ rule encoder:
     shell:
         "symzoo --threads {threads} encoder --options {params.options:q} --zoo {params.zoo} --data {input.data}"
         " --out {params.out} --device {params.device} > {log} 2>&1"
+
+
+rule budget_encoder:
+    """One point of a fidelity-vs-budget curve: an encoder retrained with one setting changed."""
+    input:
+        zoo=zoo_files("{zoo}"),
+        data=zoo_dataset,
+    output:
+        multiext(
+            "results/budget/{zoo}/{encoder}/{point}/",
+            "model.pt",
+            "history.parquet",
+            "summary.json",
+        ),
+    log:
+        "results/logs/budget/{zoo}/{encoder}/{point}.log",
+    params:
+        options=budget_options,
+        zoo=input_dir("zoo"),
+        out=output_dir,
+        device=config["device"],
+    shell:
+        "symzoo --threads {threads} encoder --options {params.options:q} --zoo {params.zoo} --data {input.data}"
+        " --out {params.out} --device {params.device} --no-progress > {log} 2>&1"
+
+
+rule budget_fidelity:
+    """The fidelity of one budget point's autoencoder (test and train networks)."""
+    input:
+        zoo=zoo_files("{zoo}"),
+        data=zoo_dataset,
+        model="results/budget/{zoo}/{encoder}/{point}/model.pt",
+    output:
+        "results/budget/{zoo}/{encoder}/{point}/fidelity.parquet",
+    log:
+        "results/logs/budget/{zoo}/{encoder}/{point}-fidelity.log",
+    params:
+        zoo=input_dir("zoo"),
+        fidelity=options("fidelity"),
+        device=config["device"],
+    shell:
+        "symzoo --threads {threads} fidelity --zoo {params.zoo} --data {input.data} --model {input.model}"
+        " --name ae_{wildcards.encoder} --fidelity {params.fidelity:q} --out {output} --device {params.device}"
+        " > {log} 2>&1"

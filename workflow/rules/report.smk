@@ -51,3 +51,26 @@ rule figures:
         out=output_dir,
     shell:
         "symzoo --threads {threads} figures --tables {params.tables} --out-dir {params.out} > {log} 2>&1"
+
+
+rule budget_report:
+    """The fidelity-vs-budget curves (`snakemake budget`): table and figure."""
+    input:
+        points=BUDGET_TARGETS,
+        controls=expand("results/fidelity/{zoo}/controls.parquet", zoo=ZOOS),
+    output:
+        table="results/tables/budget.parquet",
+        figures=multiext("results/figures/budget.", "png", "pdf"),
+    log:
+        "results/logs/report/budget.log",
+    params:
+        points=named(
+            ("{zoo}/{encoder}/{point}", "results/budget/{zoo}/{encoder}/{point}"),
+            zoo=ZOOS,
+            encoder=BUDGET_ENCODERS,
+            point=BUDGET,
+        ),
+        controls=named(("{zoo}", "results/fidelity/{zoo}/controls.parquet"), zoo=ZOOS),
+    shell:
+        "symzoo --threads {threads} budget-report --point {params.points} --controls {params.controls}"
+        " --table {output.table} --out-dir results/figures > {log} 2>&1"

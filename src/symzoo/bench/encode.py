@@ -12,6 +12,11 @@ Two measurements, each time-boxed (about ``budget_s`` seconds apiece), in eval m
   networks (``scaling_batch``) that both sizes overflow the caches: with a few small networks whose
   activations stay in cache, the ratio looks super-linear (a memory effect, not more work).
 
+- ``train_step_s``: one training step (encode + decode, forward and backward) of each encoder at the default
+  config's shape (a batch of 32 tanh MLPs 64-16-16-10, hidden 64 / 32), with messages computed densely per
+  bipartite layer block and through torch-geometric's gathers and scatters, timed in turns; ``pyg_over_dense``
+  is the speed-up of the dense path (both compute the same function, see tests/test_encoders.py).
+
 Speed is never asserted by a test; the CLI reports these figures (``symzoo bench``).
 """
 
@@ -103,7 +108,40 @@ def bench_encode(
     result["s_per_network"] = {spec.num_params: s / scaling_batch for spec, s in zip(SCALING_SPECS, seconds)}
     result["param_ratio"] = large.num_params / small.num_params
     result["time_ratio"] = seconds[1] / seconds[0]
+    result["train_step_s"] = bench_message_passing(device, budget_s=budget_s, seed=seed)
     return result
+
+
+TRAIN_STEP_VARIANTS = {
+    "scalegmn": {"message": "bilinear", "hidden": 64, "layers": 4, "latent": 128},
+    "scalegmn_mlp_messages": {"message": "mlp", "hidden": 64, "layers": 4, "latent": 128},
+    "ngnn": {"readout": "outputs", "hidden": 32, "layers": 3, "latent": 128},
+}
+
+
+def bench_message_passing(device: torch.device, batch: int = 32, budget_s: float = 1.5, seed: int = 0) -> dict:
+    """Seconds per training step, dense vs torch-geometric message passing (see the module docstring)."""
+    spec = NetSpec("mlp", (1, 8, 8), (16, 16), 10, "tanh")
+    thetas = _random_params(spec, batch, torch.Generator().manual_seed(seed)).to(device)
+    out = {}
+    for name, options in TRAIN_STEP_VARIANTS.items():
+        kind = "ngnn" if name == "ngnn" else "scalegmn"
+        steps = []
+        for path in ("dense", "pyg"):
+            torch.manual_seed(seed)
+            model = build_autoencoder(spec, kind, **options, dropout=0.0, message_passing=path, thetas_train=thetas)
+            model = model.to(device)
+
+            def step(model=model):
+                with torch.enable_grad():
+                    model.zero_grad(set_to_none=True)
+                    model(thetas).square().mean().backward()
+
+            step()
+            steps.append(step)
+        dense, pyg = _seconds_per_call(steps, device, budget_s)
+        out[name] = {"dense": dense, "pyg": pyg, "pyg_over_dense": pyg / dense}
+    return out
 
 
 if __name__ == "__main__":

@@ -103,10 +103,10 @@ class FitSettings:
     kind: str = "scalegmn"
     hidden: int = 256
     layers: int = 4
-    latent: int = 128
+    latent: int = 256
     dropout: float = 0.2
     message: str = "mlp"
-    readout: str = "pool"
+    readout: str = "outputs"
     message_passing: str = "dense"
     decoder_widths: tuple[int, ...] = (2, 4)
     decoder_output: str = "raw"
@@ -117,13 +117,13 @@ class FitSettings:
     clip: float = 5.0
     batch_size: int = 64
     epochs: int = 300
-    patience: int | None = 20
+    patience: int | None = 15
     temperature: float = 0.6
     images_per_step: int = 128
     val_images: int = 512
     seed: int = 0
     eval_every: int = 1
-    select: str = "kl"
+    select: str = "acc_gap"
     train_networks: int | None = None
 
     def __post_init__(self) -> None:

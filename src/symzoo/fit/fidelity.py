@@ -175,13 +175,13 @@ def fidelity(logp_orig: Tensor, logp_recon: Tensor, y: Tensor) -> dict[str, floa
 
 
 def controls(
-    logp_orig: Tensor, logp_train: Tensor, medoid_index: int, y: Tensor, exclude: Tensor | None = None
+    logp_orig: Tensor, logp_train: Tensor, logp_medoid: Tensor, y: Tensor, exclude: Tensor | None = None
 ) -> dict[str, dict[str, float]]:
     """The fidelity of every control (see the module docstring) against originals ``logp_orig``.
 
-    ``logp_train`` (M, B, C): the train networks on the same images; ``medoid_index``: the train medoid (chosen
-    on other images, :func:`medoid`); ``exclude`` (N, M) bool: train networks the nearest-train oracle may not
-    return for an original (itself, when the originals are train networks).
+    ``logp_train`` (M, B, C): the train networks on the same images; ``logp_medoid`` (B, C): the train medoid
+    (chosen on other images, :func:`medoid`); ``exclude`` (N, M) bool: train networks the nearest-train oracle
+    may not return for an original (itself, when the originals are train networks).
     """
     d = kl_matrix(logp_orig, logp_train)
     if exclude is not None:
@@ -189,7 +189,7 @@ def controls(
     nearest = d.argmin(1)
     return {
         "identity": fidelity(logp_orig, logp_orig, y),
-        "medoid": fidelity(logp_orig, logp_train[medoid_index], y),
+        "medoid": fidelity(logp_orig, logp_medoid, y),
         "mean_prediction": fidelity(logp_orig, mean_prediction(logp_train), y),
         "nearest_train": fidelity(logp_orig, logp_train[nearest], y),
     }

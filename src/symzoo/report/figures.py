@@ -34,7 +34,7 @@ def palette(methods: list[str]) -> dict[str, tuple]:
     return dict(zip(map(label, order), sns.color_palette("colorblind", len(order))))
 
 
-def _save(fig: plt.Figure, out_dir: Path, name: str) -> None:
+def save(fig: plt.Figure, out_dir: Path, name: str) -> None:
     for fmt in FORMATS:
         with atomic_path(Path(out_dir) / f"{name}.{fmt}") as tmp:
             fig.savefig(tmp, format=fmt, bbox_inches="tight", dpi=150)
@@ -166,6 +166,6 @@ def write_figures(tables_dir: Path, out_dir: Path) -> list[Path]:
             raise FileNotFoundError(f"figures: missing table {path}")
         frame = pl.read_parquet(path)
         fig = draw(frame) if len(frame) else plt.figure()
-        _save(fig, out_dir, name)
+        save(fig, out_dir, name)
         drawn += [Path(out_dir) / f"{name}.{fmt}" for fmt in FORMATS]
     return drawn

@@ -15,10 +15,12 @@ from symzoo.fit.fidelity import log_probs, medoid
 
 @dataclass(frozen=True)
 class FidelitySettings:
-    """How fidelity is measured: at most ``networks`` networks per split and ``images`` images (seeded choices)."""
+    """How fidelity is measured: at most ``networks`` networks per split and ``images`` images, the controls'
+    retrieval pool at most ``train_pool`` train networks (seeded choices)."""
 
     networks: int = 500
     images: int = 1000
+    train_pool: int = 5000
     seed: int = 0
 
     @classmethod

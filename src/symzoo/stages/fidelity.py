@@ -41,9 +41,9 @@ def run(
     spec = zoo.spec
     x, y = images(image_set, "test", settings.images, settings.seed, device)
     rows = []
-    train_ids = subset(zoo.ids("train"), settings.networks, settings.seed)
+    train_ids = subset(zoo.ids("train"), settings.train_pool, settings.seed)
     logp_train = log_probs(spec, zoo.tensor(train_ids, device), x) if ae is None else None
-    medoid_id = train_medoid(zoo, image_set, settings, device)[0] if ae is None else None
+    logp_medoid = log_probs(spec, train_medoid(zoo, image_set, settings, device)[1][None], x)[0] if ae is None else None
     for split in SPLITS:
         ids = subset(zoo.ids(split), settings.networks, settings.seed)
         if len(ids) < 2:
@@ -55,8 +55,7 @@ def run(
             measured = {name: fidelity(logp, log_probs(spec, reconstruct(ae, thetas), x), y)}
         else:
             own = torch.as_tensor(ids).unsqueeze(1) == torch.as_tensor(train_ids).unsqueeze(0)  # a network itself
-            medoid_index = int((torch.as_tensor(train_ids) == medoid_id).nonzero()[0, 0])
-            measured = controls(logp, logp_train, medoid_index, y, exclude=own.to(device))
+            measured = controls(logp, logp_train, logp_medoid, y, exclude=own.to(device))
         rows += [{"model": model, "split": split, **values} for model, values in measured.items()]
         for model, values in measured.items():
             log.info("%s / %s: %s", model, split, {k: round(v, 4) for k, v in values.items()})
