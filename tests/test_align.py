@@ -4,11 +4,10 @@ import pytest
 import torch
 
 from symzoo.align.canonical import canonical_form, canonical_transform, normalizing_transform
-from symzoo.align.group import compose, inverse
 from symzoo.align.rebasin import align_pair, weight_matching
 from symzoo.nets.functional import batched_forward, forward, unflatten
 from symzoo.nets.spec import NetSpec, small_cnn_zoo_spec
-from symzoo.nets.symmetry import Transform, random_transform, transform
+from symzoo.nets.symmetry import Transform, compose, inverse, random_transform, transform
 from tests.test_nets import init_params
 
 SPECS = {

@@ -127,8 +127,13 @@ def test_decoder_outputs_raw_or_destandardised_parameters():
         Decoder(spec, 8, (2,), "clamped")
 
 
-VARIANTS = [("ngnn", {}), ("ngnn", {"readout": "outputs"}), ("scalegmn", {"message": "bilinear"}),
-            ("scalegmn", {"message": "mlp"}), ("scalegmn_broken", {"message": "mlp"})]
+VARIANTS = [
+    ("ngnn", {}),
+    ("ngnn", {"readout": "outputs"}),
+    ("scalegmn", {"message": "bilinear"}),
+    ("scalegmn", {"message": "mlp"}),
+    ("scalegmn_broken", {"message": "mlp"}),
+]
 
 
 @pytest.mark.parametrize(("kind", "options"), VARIANTS)

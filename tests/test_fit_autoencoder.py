@@ -18,12 +18,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from symzoo.data.images import save_image_set
-from symzoo.data.zoo import finalize_models, write_zoo
-from symzoo.data.images import load_image_set
-from symzoo.data.zoo import read_zoo
-from symzoo.fit.fidelity import METRICS as FIDELITY
-from symzoo.fit.fidelity import fidelity, log_probs
+from symzoo.data.images import load_image_set, save_image_set
+from symzoo.data.zoo import finalize_models, read_zoo, write_zoo
 from symzoo.fit.autoencoder import (
     CHECKPOINT,
     HISTORY,
@@ -36,6 +32,8 @@ from symzoo.fit.autoencoder import (
     load_autoencoder,
     reconstruct,
 )
+from symzoo.fit.fidelity import METRICS as FIDELITY
+from symzoo.fit.fidelity import fidelity, log_probs
 from symzoo.nets.functional import batched_forward
 from symzoo.nets.spec import NetSpec
 
@@ -170,8 +168,17 @@ def test_short_run_learns_and_writes_outputs(data, tmp_path):
 def test_a_short_run_identifies_its_networks_far_above_chance(data, tmp_path):
     """A decoder that collapsed (one network for every input) is at chance; a working one is not."""
     settings = dataclasses.replace(
-        TINY, message="bilinear", hidden=32, layers=2, latent=32, dropout=0.0, epochs=60, warmup_steps=10,
-        images_per_step=128, temperature=1.0, select="kl",
+        TINY,
+        message="bilinear",
+        hidden=32,
+        layers=2,
+        latent=32,
+        dropout=0.0,
+        epochs=60,
+        warmup_steps=10,
+        images_per_step=128,
+        temperature=1.0,
+        select="kl",
     )
     _fit(data, tmp_path / "ae", settings)
     zoo, images = read_zoo(data[0]), load_image_set(data[1])

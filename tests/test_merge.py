@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from symzoo.data.zoo import Zoo, finalize_models
-from symzoo.merge.barrier import aggregate, markdown, pair_barriers
 from symzoo.fit.fidelity import log_probs, paired_kl
+from symzoo.merge.barrier import aggregate, markdown, pair_barriers
 from symzoo.merge.interpolate import alphas, curves, curves_table, interpolate, select_pairs, top_test_networks
 from symzoo.merge.methods import endpoints
 from symzoo.merge.orbit import orbit_curves
@@ -114,7 +114,10 @@ def test_medoid_control_has_zero_barrier_and_the_medoid_s_fidelity():
     logp_medoid = log_probs(SPEC, medoid[None], x)
     for i, r in enumerate(row):
         assert r["loss_barrier"] == pytest.approx(0, abs=1e-6) and r["acc_barrier"] == pytest.approx(0, abs=1e-9)
-        kl = (paired_kl(log_probs(SPEC, a[i : i + 1], x), logp_medoid) + paired_kl(log_probs(SPEC, b[i : i + 1], x), logp_medoid)) / 2
+        kl = (
+            paired_kl(log_probs(SPEC, a[i : i + 1], x), logp_medoid)
+            + paired_kl(log_probs(SPEC, b[i : i + 1], x), logp_medoid)
+        ) / 2
         assert r["endpoint_kl"] == pytest.approx(float(kl), rel=1e-4)
         assert r["mid_kl"] == pytest.approx(r["endpoint_kl"], rel=1e-6)  # the whole path is the medoid
     with pytest.raises(ValueError, match="medoid"):

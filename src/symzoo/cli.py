@@ -209,7 +209,14 @@ def _endpoints(args: argparse.Namespace) -> None:
 
     model = _load_model(args.model, args.device)
     endpoints.run(
-        args.zoo, args.pairs, args.data, args.method, args.out, model, _fidelity_settings(args), args.seed,
+        args.zoo,
+        args.pairs,
+        args.data,
+        args.method,
+        args.out,
+        model,
+        _fidelity_settings(args),
+        args.seed,
         resolve(args.device),
     )
 
@@ -232,7 +239,9 @@ def _interpolate_args(p: argparse.ArgumentParser) -> None:
     _device_argument(p)
 
 
-@command("interpolate", "loss, accuracy and KL from the originals along (1 - alpha) A + alpha B, batched", _interpolate_args)
+@command(
+    "interpolate", "loss, accuracy and KL from the originals along (1 - alpha) A + alpha B, batched", _interpolate_args
+)
 def _interpolate(args: argparse.Namespace) -> None:
     from symzoo.stages import interpolate
 
@@ -274,7 +283,9 @@ def _fidelity_args(p: argparse.ArgumentParser) -> None:
     _device_argument(p)
 
 
-@command("fidelity", "fidelity of an autoencoder's reconstructions (or of the controls), train and test", _fidelity_args)
+@command(
+    "fidelity", "fidelity of an autoencoder's reconstructions (or of the controls), train and test", _fidelity_args
+)
 def _fidelity(args: argparse.Namespace) -> None:
     from symzoo.merge.methods import autoencoder_method
     from symzoo.stages import fidelity
@@ -301,10 +312,22 @@ def _tables(args: argparse.Namespace) -> None:
 
 
 def _budget_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--point", nargs="+", required=True, type=named_path, metavar="ZOO/ENCODER/AXIS-VALUE=DIR",
-                   help="a budget point's directory (model, summary.json, fidelity.parquet)")
-    p.add_argument("--controls", nargs="*", default=[], type=named_path, metavar="ZOO=PATH",
-                   help="the zoos' fidelity controls (the nearest-train oracle is drawn as a reference)")
+    p.add_argument(
+        "--point",
+        nargs="+",
+        required=True,
+        type=named_path,
+        metavar="ZOO/ENCODER/AXIS-VALUE=DIR",
+        help="a budget point's directory (model, summary.json, fidelity.parquet)",
+    )
+    p.add_argument(
+        "--controls",
+        nargs="*",
+        default=[],
+        type=named_path,
+        metavar="ZOO=PATH",
+        help="the zoos' fidelity controls (the nearest-train oracle is drawn as a reference)",
+    )
     p.add_argument("--table", required=True, type=Path, help="results/tables/budget.parquet")
     p.add_argument("--out-dir", required=True, type=Path, help="results/figures (writes budget.png and .pdf)")
 
@@ -314,8 +337,11 @@ def _budget(args: argparse.Namespace) -> None:
     from symzoo.stages import budget
 
     frame = budget.run(dict(args.point), dict(args.controls), args.table, args.out_dir)
-    print(frame.filter(frame["split"] == "test").select("zoo", "encoder", "axis", "value", "steps", "kl",
-                                                       "ident_recon", "ident_orig", "acc_gap", "kendall_tau"))
+    print(
+        frame.filter(frame["split"] == "test").select(
+            "zoo", "encoder", "axis", "value", "steps", "kl", "ident_recon", "ident_orig", "acc_gap", "kendall_tau"
+        )
+    )
 
 
 def _figures_args(p: argparse.ArgumentParser) -> None:
@@ -329,9 +355,6 @@ def _figures(args: argparse.Namespace) -> None:
 
     for path in write_figures(args.tables, args.out_dir):
         log.info("wrote %s", path)
-
-
-
 
 
 def _bench_args(p: argparse.ArgumentParser) -> None:

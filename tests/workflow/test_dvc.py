@@ -172,7 +172,14 @@ def test_repro_builds_every_stage_and_leaves_snakemake_nothing_to_do(scratch):
 
 
 def test_pull_brings_every_output_and_snakemake_has_nothing_to_do(scratch, clone):
-    for path in ("results/data", "results/zoo", "results/encoders", "results/merge", "results/fidelity", "results/tables"):
+    for path in (
+        "results/data",
+        "results/zoo",
+        "results/encoders",
+        "results/merge",
+        "results/fidelity",
+        "results/tables",
+    ):
         ours = sorted(p.relative_to(scratch.root) for p in (scratch.root / path).rglob("*") if p.is_file())
         theirs = sorted(p.relative_to(clone.root) for p in (clone.root / path).rglob("*") if p.is_file())
         assert ours == theirs and ours, path

@@ -149,9 +149,7 @@ STAGES = {
 
 
 BUDGET_AXES = ("train_networks", "hidden", "epochs")
-BUDGET = [
-    f"{axis}-{value}" for axis in BUDGET_AXES for value in config["budget"][axis]
-]
+BUDGET = [f"{axis}-{value}" for axis in BUDGET_AXES for value in config["budget"][axis]]
 """Budget points (`snakemake budget`; not part of `all`): `<axis>-<value>`."""
 
 

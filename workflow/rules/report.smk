@@ -10,7 +10,9 @@ rule tables:
             zoo=ZOOS,
             encoder=ENCODERS,
         ),
-        fidelity=expand("results/fidelity/{zoo}/{name}.parquet", zoo=ZOOS, name=FIDELITY),
+        fidelity=expand(
+            "results/fidelity/{zoo}/{name}.parquet", zoo=ZOOS, name=FIDELITY
+        ),
     output:
         expand("results/tables/{table}", table=TABLES),
     log:

@@ -28,10 +28,9 @@ from __future__ import annotations
 
 import torch
 
-from symzoo.align.group import compose
 from symzoo.nets.functional import unflatten
 from symzoo.nets.spec import NetSpec
-from symzoo.nets.symmetry import Transform, scaling_group, transform
+from symzoo.nets.symmetry import Transform, compose, scaling_group, transform
 
 
 def _batch(spec: NetSpec, thetas: torch.Tensor) -> tuple[int, ...]:
@@ -41,9 +40,8 @@ def _batch(spec: NetSpec, thetas: torch.Tensor) -> tuple[int, ...]:
 
 
 def _identity(spec: NetSpec, batch: tuple[int, ...], thetas: torch.Tensor) -> tuple[list, list]:
-    perms = [torch.arange(w, device=thetas.device).expand(*batch, w) for w in spec.widths]
-    scales = [torch.ones(*batch, w, dtype=thetas.dtype, device=thetas.device) for w in spec.widths]
-    return perms, scales
+    g = Transform.identity(spec, batch, thetas.device, thetas.dtype)
+    return list(g.perms), list(g.scales)
 
 
 def _incoming(w: torch.Tensor, nb: int) -> torch.Tensor:

@@ -37,10 +37,9 @@ import torch
 from scipy.optimize import linear_sum_assignment
 
 from symzoo.align.canonical import canonical_form, normalizing_transform
-from symzoo.align.group import compose
 from symzoo.nets.functional import unflatten
 from symzoo.nets.spec import NetSpec
-from symzoo.nets.symmetry import Transform, scaling_group, transform
+from symzoo.nets.symmetry import Transform, compose, scaling_group, transform
 
 Method = Literal["naive", "rebasin", "rebasin_scaling", "canonical"]
 METHODS: tuple[str, ...] = ("naive", "rebasin", "rebasin_scaling", "canonical")

@@ -62,8 +62,8 @@ from symzoo.atomic import atomic_path
 from symzoo.data.images import ImageSet, load_image_set
 from symzoo.data.zoo import Zoo, read_zoo
 from symzoo.device import CHOICES, resolve
-from symzoo.models.autoencoder import KINDS, Autoencoder, build_autoencoder
 from symzoo.fit.fidelity import fidelity, log_probs
+from symzoo.models.autoencoder import KINDS, Autoencoder, build_autoencoder
 from symzoo.nets.functional import batched_forward
 from symzoo.nets.spec import NetSpec
 
@@ -495,7 +495,7 @@ def _fit(
             torch.save(checkpoint, tmp)
         del checkpoint
         log.info(
-            "epoch %d/%d: step %d, lr %.3g, train KL %.5f, val KL %s, identifiable %s / %s, acc %s -> %s, tau %s, %.1fs",
+            "epoch %d/%d: step %d, lr %.3g, train KL %.5f, val KL %s, ident. %s / %s, acc %s -> %s, tau %s, %.1fs",
             epoch,
             settings.epochs,
             step,
@@ -512,7 +512,9 @@ def _fit(
         bar.update(1)
         bar.set_postfix(train_kl=f"{row['train_kl']:.4f}", val_kl=_fmt(row["val_kl"], ".4f"), best=best["epoch"])
         if stopped:
-            log.info("early stopping after epoch %d: no better val %s for %d epochs", epoch, settings.select, bad_epochs)
+            log.info(
+                "early stopping after epoch %d: no better val %s for %d epochs", epoch, settings.select, bad_epochs
+            )
         if on_epoch is not None:
             on_epoch(dict(row))
     bar.close()
@@ -522,9 +524,9 @@ def _fit(
     ae.eval()
     test_metrics = None
     if len(ids["test"]):
-        test_metrics = _Split(spec, zoo.tensor(ids["test"], device), *_fixed_images(images, "test", settings, device)).measure(
-            ae, settings
-        )
+        test_metrics = _Split(
+            spec, zoo.tensor(ids["test"], device), *_fixed_images(images, "test", settings, device)
+        ).measure(ae, settings)
     else:
         log.warning("zoo %s has no kept test networks: summary.json has no test metrics", zoo.root)
 

@@ -102,7 +102,7 @@ class DenseGraph:
         d = e.shape[-1]
         src, dst = self._layers(src), self._layers(dst)
         parts = []
-        for layer, (b, reverse, block) in enumerate(self._edge_blocks(e)):
+        for layer, (_, reverse, block) in enumerate(self._edge_blocks(e)):
             layer %= len(self.forward_blocks)
             at_src, at_dst = src[layer].unsqueeze(1), dst[layer + 1].unsqueeze(2)
             if reverse:  # a reverse edge leaves the forward target and enters the forward source

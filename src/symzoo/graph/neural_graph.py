@@ -32,8 +32,7 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.data import Batch
 
-from symzoo.nets.spec import NetSpec
-from symzoo.nets.spec import Tensor as ParamTensor
+from symzoo.nets.spec import NetSpec, ParamSlot
 
 
 class GraphStructure:
@@ -229,7 +228,7 @@ class LayerStats(nn.Module):
         spec = structure.spec
         stats = cls.identity(structure)
 
-        def mean_std(t: ParamTensor) -> tuple[Tensor, Tensor]:
+        def mean_std(t: ParamSlot) -> tuple[Tensor, Tensor]:
             part = thetas_train[:, t.offset : t.stop]
             values = part.double() if isinstance(part, Tensor) else torch.from_numpy(np.array(part, np.float64))
             std = values.std() if values.numel() > 1 else values.new_tensor(0.0)

@@ -13,7 +13,6 @@ import logging
 import numpy as np
 import polars as pl
 import torch
-
 import torch.nn.functional as F
 
 from symzoo.nets.functional import batched_forward
@@ -146,6 +145,4 @@ def curves_table(
         "orig_acc_a": ends["accuracy"][:, 0],
         "orig_acc_b": ends["accuracy"][:, 1],
     }
-    return frame.with_columns(
-        pl.Series(name, value.cpu().numpy().repeat(k)) for name, value in originals.items()
-    )
+    return frame.with_columns(pl.Series(name, value.cpu().numpy().repeat(k)) for name, value in originals.items())

@@ -6,8 +6,6 @@ interpolation shows one, an exactly invariant autoencoder (and an exact canonica
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import polars as pl
 import torch
 

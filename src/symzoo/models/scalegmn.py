@@ -100,7 +100,9 @@ class ScaleGMNLayer(nn.Module):
             raise ValueError(f"ScaleGMN message must be one of {MESSAGES}, not {message!r}")
         self.edge_lift = nn.Linear(edge_dim, dim, bias=False)
         self.node_inv = Invariant(dim, group, broken)
-        self.message_eq = ScaleEq(dim, dim, self.node_inv.out_dim + dim, group, broken, dropout) if message == "mlp" else None
+        self.message_eq = (
+            ScaleEq(dim, dim, self.node_inv.out_dim + dim, group, broken, dropout) if message == "mlp" else None
+        )
         self.update_eq = ScaleEq(2 * dim, dim, dim, group, broken, dropout)
         self.io_update = mlp([3 * dim, dim, dim], dropout)
 

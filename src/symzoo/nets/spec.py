@@ -15,8 +15,8 @@ ACTIVATIONS = ("relu", "tanh")
 
 
 @dataclass(frozen=True)
-class Tensor:
-    """One named parameter tensor inside the flat vector."""
+class ParamSlot:
+    """Where one named parameter tensor (a layer's weight or bias) sits in the flat vector."""
 
     name: str
     shape: tuple[int, ...]
@@ -47,7 +47,7 @@ class NetSpec:
     kernel_size: int = 3
     stride: int = 2
     padding: int = 0
-    layout: tuple[Tensor, ...] = field(init=False, repr=False, compare=False)
+    layout: tuple[ParamSlot, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "input_shape", tuple(int(s) for s in self.input_shape))
@@ -102,15 +102,15 @@ class NetSpec:
             return (n_out, n_in, self.kernel_size, self.kernel_size)
         return (n_out, n_in)
 
-    def _make_layout(self) -> tuple[Tensor, ...]:
+    def _make_layout(self) -> tuple[ParamSlot, ...]:
         tensors, offset = [], 0
         for layer in range(self.num_layers):
             for name, shape in (("weight", self.weight_shape(layer)), ("bias", (self.sizes[layer + 1],))):
-                tensors.append(Tensor(f"layers.{layer}.{name}", shape, offset))
+                tensors.append(ParamSlot(f"layers.{layer}.{name}", shape, offset))
                 offset += tensors[-1].size
         return tuple(tensors)
 
-    def tensor(self, layer: int, name: Literal["weight", "bias"]) -> Tensor:
+    def tensor(self, layer: int, name: Literal["weight", "bias"]) -> ParamSlot:
         return self.layout[2 * layer + (name == "bias")]
 
     def to_dict(self) -> dict:

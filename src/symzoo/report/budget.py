@@ -27,17 +27,26 @@ PANELS = (
 
 def budget_figure(table: pl.DataFrame, controls: pl.DataFrame | None = None) -> plt.Figure:
     """A column per budget axis, a row per measure; test networks; targets dashed, the oracle dotted."""
-    test = table.filter((pl.col("split") == "test") | (pl.col("axis") == "steps")).with_columns(
-        (pl.col("zoo") + " / " + pl.col("encoder")).alias("run")
-    ).filter(pl.col("axis") != "epochs")
+    test = (
+        table.filter((pl.col("split") == "test") | (pl.col("axis") == "steps"))
+        .with_columns((pl.col("zoo") + " / " + pl.col("encoder")).alias("run"))
+        .filter(pl.col("axis") != "epochs")
+    )
     axes_names = test["axis"].unique(maintain_order=True).to_list()
     fig, axes = plt.subplots(len(PANELS), len(axes_names), figsize=(4.2 * len(axes_names), 12), squeeze=False)
     data = test.to_pandas()
     for j, axis in enumerate(axes_names):
         for i, (metric, name) in enumerate(PANELS):
             ax = axes[i, j]
-            sns.lineplot(data=data[data.axis == axis], x="value", y=metric, hue="run", marker="o", ax=ax,
-                         legend=(i == 0 and j == len(axes_names) - 1))
+            sns.lineplot(
+                data=data[data.axis == axis],
+                x="value",
+                y=metric,
+                hue="run",
+                marker="o",
+                ax=ax,
+                legend=(i == 0 and j == len(axes_names) - 1),
+            )
             if metric in TARGETS:
                 for sign in (1, -1) if metric == "acc_gap" else (1,):
                     ax.axhline(sign * TARGETS[metric], color="black", ls="--", lw=1)

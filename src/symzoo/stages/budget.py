@@ -31,8 +31,10 @@ def read_point(name: str, directory: Path) -> pl.DataFrame:
             pl.col("step").alias("value"),
             *[pl.col(f"val_{m}").alias(m) for m in ("kl", "ident_recon", "ident_orig", "acc_gap", "kendall_tau")],
         )
-        frame = pl.concat([frame.with_columns(pl.lit(axis).alias("axis"), pl.lit(int(value)).alias("value")), steps],
-                          how="diagonal_relaxed")
+        frame = pl.concat(
+            [frame.with_columns(pl.lit(axis).alias("axis"), pl.lit(int(value)).alias("value")), steps],
+            how="diagonal_relaxed",
+        )
     else:
         frame = frame.with_columns(pl.lit(axis).alias("axis"), pl.lit(int(value)).alias("value"))
     return frame.select(

@@ -35,14 +35,18 @@ def subset(ids: np.ndarray, n: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(ids, size=n, replace=False))
 
 
-def images(image_set: ImageSet, split: str, n: int, seed: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+def images(
+    image_set: ImageSet, split: str, n: int, seed: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
     """At most ``n`` images of a split with their labels (a seeded choice), on ``device``."""
     x, y = image_set.split(split)
     rows = subset(np.arange(len(x)), n, seed)
     return torch.from_numpy(x[rows]).to(device), torch.from_numpy(y[rows]).to(device)
 
 
-def train_medoid(zoo: Zoo, image_set: ImageSet, settings: FidelitySettings, device: torch.device) -> tuple[int, torch.Tensor]:
+def train_medoid(
+    zoo: Zoo, image_set: ImageSet, settings: FidelitySettings, device: torch.device
+) -> tuple[int, torch.Tensor]:
     """The train split's medoid (model id, parameters (P,)): the train network with the smallest mean KL from the
     other train networks on validation images (never the test images)."""
     ids = subset(zoo.ids("train"), settings.networks, settings.seed)

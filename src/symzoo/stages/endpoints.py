@@ -79,8 +79,7 @@ def run(
     array = torch.stack([a, b], dim=1).float().cpu().numpy()
     if not np.isfinite(array).all():
         raise FloatingPointError(f"{out}: method {method!r} produced NaN/inf parameters; nothing written")
-    with atomic_path(out) as tmp:
-        with open(tmp, "wb") as f:
-            np.save(f, array)
+    with atomic_path(out) as tmp, open(tmp, "wb") as f:
+        np.save(f, array)
     log.info("wrote %s (%d pairs)", out, len(pairs))
     return out

@@ -20,7 +20,13 @@ log = logging.getLogger(__name__)
 
 
 def run(
-    zoo_dir: Path, pairs_path: Path, endpoints_path: Path, data_path: Path, n_alphas: int, out: Path, device: torch.device
+    zoo_dir: Path,
+    pairs_path: Path,
+    endpoints_path: Path,
+    data_path: Path,
+    n_alphas: int,
+    out: Path,
+    device: torch.device,
 ) -> Path:
     zoo, image_set = load_inputs(zoo_dir, data_path)
     pairs = read_pairs(pairs_path, len(zoo))

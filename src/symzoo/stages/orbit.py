@@ -34,7 +34,9 @@ def run(
     methods = {m: None for m in (*options["methods"], MEDOID) if m in BASELINES} | models
     _, medoid = train_medoid(zoo, image_set, fidelity, device)
     orbit = options["orbit"]
-    frame = orbit_curves(zoo, x, y, methods, orbit["kinds"], orbit["networks"], options["alphas"], options["seed"], medoid)
+    frame = orbit_curves(
+        zoo, x, y, methods, orbit["kinds"], orbit["networks"], options["alphas"], options["seed"], medoid
+    )
     with atomic_path(out) as tmp:
         frame.write_parquet(tmp)
     log.info("wrote %s", out)
