@@ -5,8 +5,10 @@ import json
 import pytest
 import torch
 
-from symzoo.graph.neural_graph import GraphStructure, normalize, to_batch
-from symzoo.models.autoencoder import Autoencoder, Decoder, build_autoencoder
+from symzoo import config
+from symzoo.graph.neural_graph import GraphStructure, to_batch
+from symzoo.graph.stats import normalize
+from symzoo.models.autoencoder import Architecture, Autoencoder, Decoder, build_autoencoder
 from symzoo.models.scalegmn import Invariant, ScaleGMN
 from symzoo.nets.functional import batched_forward
 from symzoo.nets.symmetry import random_transform, transform
@@ -16,10 +18,15 @@ SMALL = {"hidden": 32, "layers": 2, "latent": 16, "dropout": 0.2}
 ATOL = 1e-4
 
 
+def arch(kind: str, **keys) -> Architecture:
+    """A small architecture; every key not given at its schema default."""
+    return Architecture.from_options(config.entry("encoder", kind=kind, **(SMALL | keys)))
+
+
 def small_model(name: str, kind: str, seed: int = 0) -> Autoencoder:
     torch.manual_seed(seed)
     spec = SPECS[name]
-    return build_autoencoder(spec, kind, **SMALL, thetas_train=init_params(spec, 16, seed=100)).eval()
+    return build_autoencoder(spec, arch(kind), thetas_train=init_params(spec, 16, seed=100)).eval()
 
 
 def latent_change(name: str, kind: str, group: str, n: int = 4) -> float:
@@ -145,7 +152,7 @@ def test_dense_and_pyg_message_passing_compute_the_same_function(name, kind, opt
     models = []
     for path in ("dense", "pyg"):
         torch.manual_seed(0)
-        model = build_autoencoder(spec, kind, **SMALL, **options, message_passing=path, thetas_train=thetas).eval()
+        model = build_autoencoder(spec, arch(kind, **options, message_passing=path), thetas_train=thetas).eval()
         model.encode(thetas).square().sum().backward()
         models.append(model)
     dense, pyg = models
@@ -166,4 +173,4 @@ def test_config_round_trips_with_the_state_dict(kind):
         assert torch.equal(again(thetas), model(thetas))
     assert config["kind"] == kind and config["hidden"] == SMALL["hidden"]
     with pytest.raises(ValueError, match="kind"):
-        build_autoencoder(SPECS["cnn-tanh"], "transformer")
+        Architecture(**(arch("ngnn").to_dict() | {"kind": "transformer"}))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import os
@@ -18,43 +17,33 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from symzoo import config
 from symzoo.data.images import load_image_set, save_image_set
 from symzoo.data.zoo import finalize_models, read_zoo, write_zoo
-from symzoo.fit.autoencoder import (
-    CHECKPOINT,
-    HISTORY,
-    HISTORY_SCHEMA,
-    MODEL,
-    SUMMARY,
-    FitSettings,
-    fit_autoencoder,
-    kl_loss,
-    load_autoencoder,
-    reconstruct,
-)
 from symzoo.fit.fidelity import METRICS as FIDELITY
 from symzoo.fit.fidelity import fidelity, log_probs
+from symzoo.fit.loop import HISTORY_SCHEMA, FitSettings
+from symzoo.fit.loss import kl_loss
+from symzoo.models.autoencoder import load_autoencoder, reconstruct
 from symzoo.nets.functional import batched_forward
 from symzoo.nets.spec import NetSpec
+from symzoo.stages.encoder import CHECKPOINT, HISTORY, MODEL, SUMMARY
+from symzoo.stages.encoder import run as fit_autoencoder
 
 SPEC = NetSpec("mlp", (1, 4, 4), (8,), 4, "tanh")  # 16-8-4, 172 parameters
 N_NETS = 48
 STEPS = 16
-TINY = FitSettings(
-    kind="scalegmn",
-    hidden=16,
-    layers=1,
-    latent=8,
-    dropout=0.1,
-    lr=3e-3,
-    warmup_steps=5,
-    batch_size=8,
-    epochs=4,
-    patience=None,
-    images_per_step=32,
-    val_images=64,
-    seed=0,
-)
+
+def settings(**keys) -> FitSettings:
+    """Tiny settings; every key not given at its schema default (keys of the config's encoder entry)."""
+    tiny = dict(
+        kind="scalegmn", hidden=16, layers=1, latent=8, dropout=0.1, lr=3e-3, warmup_steps=5, batch_size=8,
+        epochs=4, patience=None, images_per_step=32, val_images=64, seed=0, select="kl",
+    )  # fmt: skip
+    return FitSettings.from_options(config.entry("encoder", **(tiny | keys)))
+
+
+TINY = settings()
 
 
 def _images(seed: int = 0) -> dict[str, np.ndarray]:
@@ -121,8 +110,8 @@ def data(tmp_path_factory) -> tuple[Path, Path]:
     return root / "zoo", root / "blobs.npz"
 
 
-def _fit(data, out: Path, settings: FitSettings = TINY, **kwargs):
-    return fit_autoencoder(*data, out, settings, device="cpu", progress=False, **kwargs)
+def _fit(data, out: Path, fit: FitSettings = TINY, **kwargs):
+    return fit_autoencoder(*data, out, fit, torch.device("cpu"), progress=False, **kwargs)
 
 
 def test_kl_loss_is_batchmean_over_network_image_pairs():
@@ -158,7 +147,7 @@ def test_short_run_learns_and_writes_outputs(data, tmp_path):
     ae = load_autoencoder(out / MODEL, "cpu")
     assert not ae.training
     saved = torch.load(out / MODEL, weights_only=True)
-    assert saved["epoch"] == on_disk["best_epoch"] and saved["settings"] == dataclasses.asdict(TINY)
+    assert saved["epoch"] == on_disk["best_epoch"] and saved["settings"] == TINY.to_options()
     thetas = torch.randn(5, SPEC.num_params)
     recon = reconstruct(ae, thetas, batch_size=2)
     assert recon.shape == (5, SPEC.num_params)
@@ -167,20 +156,11 @@ def test_short_run_learns_and_writes_outputs(data, tmp_path):
 
 def test_a_short_run_identifies_its_networks_far_above_chance(data, tmp_path):
     """A decoder that collapsed (one network for every input) is at chance; a working one is not."""
-    settings = dataclasses.replace(
-        TINY,
-        message="bilinear",
-        hidden=32,
-        layers=2,
-        latent=32,
-        dropout=0.0,
-        epochs=60,
-        warmup_steps=10,
-        images_per_step=128,
-        temperature=1.0,
-        select="kl",
-    )
-    _fit(data, tmp_path / "ae", settings)
+    short = settings(
+        message="bilinear", hidden=32, layers=2, latent=32, dropout=0.0, epochs=60, warmup_steps=10,
+        images_per_step=128, temperature=1.0,
+    )  # fmt: skip
+    _fit(data, tmp_path / "ae", short)
     zoo, images = read_zoo(data[0]), load_image_set(data[1])
     thetas = zoo.tensor(zoo.ids("train"))
     x, y = (torch.from_numpy(a) for a in images.split("test"))
@@ -193,7 +173,7 @@ def test_a_short_run_identifies_its_networks_far_above_chance(data, tmp_path):
 
 def test_kill_and_resume_gives_the_same_weights(data, tmp_path):
     """Killed after 2 of 5 epochs (during warm-up, with dropout) and restarted: bit-identical to one run."""
-    settings = dataclasses.replace(TINY, kind="ngnn", epochs=5, warmup_steps=100)
+    ngnn = settings(kind="ngnn", epochs=5, warmup_steps=100)
 
     class Killed(Exception):
         pass
@@ -202,13 +182,13 @@ def test_kill_and_resume_gives_the_same_weights(data, tmp_path):
         if row["epoch"] == 2:
             raise Killed
 
-    _fit(data, tmp_path / "a", settings)
+    _fit(data, tmp_path / "a", ngnn)
     with pytest.raises(Killed):
-        _fit(data, tmp_path / "b", settings, on_epoch=kill_after_two)
+        _fit(data, tmp_path / "b", ngnn, on_epoch=kill_after_two)
     assert (tmp_path / "b" / CHECKPOINT).exists()
     assert not any((tmp_path / "b" / name).exists() for name in (MODEL, HISTORY, SUMMARY))
     resumed = []
-    _fit(data, tmp_path / "b", settings, on_epoch=lambda row: resumed.append(row["epoch"]))
+    _fit(data, tmp_path / "b", ngnn, on_epoch=lambda row: resumed.append(row["epoch"]))
     assert resumed == [3, 4, 5]
 
     a, b = (torch.load(tmp_path / d / MODEL, weights_only=True) for d in ("a", "b"))
@@ -222,16 +202,18 @@ def test_kill_and_resume_gives_the_same_weights(data, tmp_path):
 
 KILLED_RUN = """
 import json, sys, torch
-from symzoo.fit.autoencoder import FitSettings, fit_autoencoder
+from pathlib import Path
+from symzoo.fit.loop import FitSettings
+from symzoo.stages.encoder import run
 torch.set_num_threads(1)
-settings = FitSettings(**json.loads(sys.argv[4]))
-fit_autoencoder(sys.argv[1], sys.argv[2], sys.argv[3], settings, device="cpu", progress=False)
+settings = FitSettings.from_options(json.loads(sys.argv[4]))
+run(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), settings, torch.device("cpu"), progress=False)
 """
 
 
 def test_sigkilled_process_resumes_to_the_same_weights(data, tmp_path):
     """A real SIGKILL of a training process (at whatever point it is once a checkpoint exists), then a restart."""
-    settings = dataclasses.replace(TINY, epochs=30, warmup_steps=50)
+    long = settings(epochs=30, warmup_steps=50)
     out = tmp_path / "killed"
     args = [
         sys.executable,
@@ -240,7 +222,7 @@ def test_sigkilled_process_resumes_to_the_same_weights(data, tmp_path):
         str(data[0]),
         str(data[1]),
         str(out),
-        json.dumps(dataclasses.asdict(settings)),
+        json.dumps(long.to_options()),
     ]
     proc = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
     try:
@@ -257,9 +239,9 @@ def test_sigkilled_process_resumes_to_the_same_weights(data, tmp_path):
     assert proc.returncode == -signal.SIGKILL
     assert not (out / MODEL).exists()
     epochs = []
-    _fit(data, out, settings, on_epoch=lambda row: epochs.append(row["epoch"]))
-    assert 0 < len(epochs) < settings.epochs  # it resumed, after the first epoch at least
-    _fit(data, tmp_path / "whole", settings)
+    _fit(data, out, long, on_epoch=lambda row: epochs.append(row["epoch"]))
+    assert 0 < len(epochs) < long.epochs  # it resumed, after the first epoch at least
+    _fit(data, tmp_path / "whole", long)
     a, b = (torch.load(d / MODEL, weights_only=True)["state_dict"] for d in (tmp_path / "whole", out))
     assert all(torch.equal(tensor, b[name]) for name, tensor in a.items())
     assert sorted(p.name for p in out.iterdir()) == sorted([MODEL, HISTORY, SUMMARY])
@@ -272,15 +254,14 @@ def test_stale_checkpoint_of_other_settings_is_ignored(data, tmp_path):
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        _fit(data, out, dataclasses.replace(TINY, epochs=2), on_epoch=stop)
+        _fit(data, out, settings(epochs=2), on_epoch=stop)
     epochs = []
-    _fit(data, out, dataclasses.replace(TINY, epochs=1), on_epoch=lambda row: epochs.append(row["epoch"]))
+    _fit(data, out, settings(epochs=1), on_epoch=lambda row: epochs.append(row["epoch"]))
     assert epochs == [1]
 
 
 def test_early_stopping(data, tmp_path):
-    settings = dataclasses.replace(TINY, lr=0.0, epochs=20, patience=2)
-    summary = _fit(data, tmp_path / "enc", settings)
+    summary = _fit(data, tmp_path / "enc", settings(lr=0.0, epochs=20, patience=2))
     history = pl.read_parquet(tmp_path / "enc" / HISTORY)
     assert summary["stopped_early"] and summary["best_epoch"] == 1
     assert history["epoch"].to_list() == [1, 2, 3]
@@ -292,7 +273,7 @@ def test_zoo_without_val_networks_is_an_error(data, tmp_path):
     n = 6
     write_zoo(zoo, SPEC, np.zeros((n, SPEC.num_params), np.float32), _models(n, ["train"] * 4 + ["test"] * 2))
     with pytest.raises(ValueError, match=f"{zoo}.*'val'"):
-        fit_autoencoder(zoo, images, tmp_path / "enc", TINY, device="cpu", progress=False)
+        _fit((zoo, images), tmp_path / "enc")
     assert not (tmp_path / "enc").exists()
 
 
@@ -301,13 +282,13 @@ def test_image_set_that_does_not_fit_the_spec_is_an_error(data, tmp_path):
     arrays = {k: (np.zeros((4, 1, 5, 5), np.float32) if k[0] == "x" else np.zeros(4, np.int64)) for k in _images()}
     save_image_set(tmp_path / "wrong.npz", arrays)
     with pytest.raises(ValueError, match="wrong.npz"):
-        fit_autoencoder(zoo, tmp_path / "wrong.npz", tmp_path / "enc", TINY, device="cpu", progress=False)
+        _fit((zoo, tmp_path / "wrong.npz"), tmp_path / "enc")
 
 
-def test_bad_settings_are_errors():
-    with pytest.raises(ValueError, match="kind"):
-        FitSettings(kind="mlp")
-    with pytest.raises(ValueError, match="patience"):
-        FitSettings(patience=0)
-    with pytest.raises(ValueError, match="bogus"):
-        FitSettings.from_dict({"bogus": 1})
+def test_bad_settings_are_errors_that_name_the_key():
+    with pytest.raises(config.ConfigError, match="kind"):
+        settings(kind="mlp")
+    with pytest.raises(config.ConfigError, match="patience"):
+        settings(patience=0)
+    with pytest.raises(config.ConfigError, match="bogus"):
+        settings(bogus=1)

@@ -7,13 +7,14 @@ import polars as pl
 import pytest
 import torch
 
+from symzoo import config
 from symzoo.data.zoo import Zoo, finalize_models
 from symzoo.fit.fidelity import log_probs, paired_kl
 from symzoo.merge.barrier import aggregate, markdown, pair_barriers
 from symzoo.merge.interpolate import alphas, curves, curves_table, interpolate, select_pairs, top_test_networks
 from symzoo.merge.methods import endpoints
 from symzoo.merge.orbit import orbit_curves
-from symzoo.models.autoencoder import build_autoencoder
+from symzoo.models.autoencoder import Architecture, build_autoencoder
 from symzoo.nets.functional import evaluate
 from symzoo.nets.spec import NetSpec
 from tests.test_nets import init_params
@@ -155,7 +156,8 @@ def test_orbit_barrier_of_an_invariant_encoder_is_zero_and_naive_is_not(activati
     models = models_frame(np.linspace(0.5, 0.9, n))
     zoo = Zoo(root=None, spec=spec, params=theta, models=models.with_columns(pl.lit("test").alias("split")))
     x, y = torch.randn(64, *spec.input_shape), torch.randint(0, 3, (64,))
-    ae = build_autoencoder(spec, "scalegmn", hidden=16, layers=2, latent=8, dropout=0.0).eval()
+    options = config.entry("encoder", kind="scalegmn", hidden=16, layers=2, latent=8, dropout=0.0)
+    ae = build_autoencoder(spec, Architecture.from_options(options)).eval()
     frame = orbit_curves(zoo, x, y, {"naive": None, "ae_scalegmn": ae}, ["permutation", "both"], 6, 11, seed=0)
     assert frame["kl_b"].filter(frame["method"] == "naive").abs().max() > 1e-3  # away from the transformed end...
     naive_ends = frame.filter((pl.col("method") == "naive") & (pl.col("alpha").is_in([0.0, 1.0])))

@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from symzoo.graph.neural_graph import GraphStructure, LayerStats, normalize, to_batch, to_params
+from symzoo.graph.neural_graph import GraphStructure, to_batch, to_params
+from symzoo.graph.stats import LayerStats, normalize
 from symzoo.nets.functional import unflatten
 from symzoo.nets.spec import NetSpec, small_cnn_zoo_spec
 from tests.test_nets import SPECS, init_params

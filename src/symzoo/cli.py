@@ -145,11 +145,11 @@ def _encoder_args(p: argparse.ArgumentParser) -> None:
 
 @command("encoder", "train an autoencoder (NG-GNN or ScaleGMN encoder) with the functional KL loss", _encoder_args)
 def _encoder(args: argparse.Namespace) -> None:
-    from symzoo.fit.autoencoder import FitSettings, fit_autoencoder
+    from symzoo.fit.loop import FitSettings
+    from symzoo.stages import encoder
 
-    summary = fit_autoencoder(
-        args.zoo, args.data, args.out, FitSettings(**args.options), resolve(args.device), not args.no_progress
-    )
+    settings = FitSettings.from_options(args.options)
+    summary = encoder.run(args.zoo, args.data, args.out, settings, resolve(args.device), not args.no_progress)
     print(json.dumps(summary, indent=2, default=str))
 
 
@@ -224,7 +224,7 @@ def _endpoints(args: argparse.Namespace) -> None:
 def _load_model(path: Path | None, device: str):
     if path is None:
         return None
-    from symzoo.fit.autoencoder import load_autoencoder
+    from symzoo.models.autoencoder import load_autoencoder
 
     return load_autoencoder(path, resolve(device))
 

@@ -64,6 +64,12 @@ def validate(data: dict, definition: str | None = None, where: str = "config") -
     return data
 
 
+def entry(definition: str, **keys: Any) -> dict:
+    """A config entry of ``$defs/{definition}`` with ``keys`` set and every other key at its schema default
+    (validated): e.g. ``entry("encoder", kind="ngnn", hidden=32)`` for tests and benchmarks."""
+    return validate(keys, definition, where=definition)
+
+
 def _check_zoo(zoo: dict, datasets: dict | None, key: str) -> None:
     """Cross-key rules that a JSON schema cannot state; ``key`` prefixes the dotted key in messages."""
     sep = "" if key.endswith("'") else "."

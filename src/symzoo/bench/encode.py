@@ -28,7 +28,8 @@ from collections.abc import Callable
 
 import torch
 
-from symzoo.models.autoencoder import Kind, build_autoencoder
+from symzoo.config import entry
+from symzoo.models.autoencoder import Architecture, EncoderKind, build_autoencoder
 from symzoo.nets.spec import NetSpec, small_cnn_zoo_spec
 
 SCALING_SPECS = (
@@ -73,7 +74,7 @@ def _random_params(spec: NetSpec, n: int, generator: torch.Generator) -> torch.T
 @torch.no_grad()
 def bench_encode(
     device: str | torch.device = "cpu",
-    kind: Kind = "scalegmn",
+    kind: EncoderKind = "scalegmn",
     hidden: int = 32,
     layers: int = 2,
     latent: int = 16,
@@ -95,7 +96,8 @@ def bench_encode(
 
     def call(spec: NetSpec, n: int) -> Callable[[], object]:
         thetas = _random_params(spec, n, generator)
-        model = build_autoencoder(spec, kind, **sizes, thetas_train=thetas).to(device).eval()
+        arch = Architecture.from_options(entry("encoder", kind=kind, **sizes))
+        model = build_autoencoder(spec, arch, thetas_train=thetas).to(device).eval()
         thetas = thetas.to(device)
         model(thetas[:2])  # warm-up (lazy initialisation, allocator) at a fraction of a full call's cost
         return lambda: model(thetas)
@@ -129,7 +131,8 @@ def bench_message_passing(device: torch.device, batch: int = 32, budget_s: float
         steps = []
         for path in ("dense", "pyg"):
             torch.manual_seed(seed)
-            model = build_autoencoder(spec, kind, **options, dropout=0.0, message_passing=path, thetas_train=thetas)
+            arch = Architecture.from_options(entry("encoder", kind=kind, **options, dropout=0.0, message_passing=path))
+            model = build_autoencoder(spec, arch, thetas_train=thetas)
             model = model.to(device)
 
             def step(model=model):

@@ -21,9 +21,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from symzoo.align.rebasin import align_pair
-from symzoo.fit.autoencoder import reconstruct
+from symzoo.config import entry
 from symzoo.merge.interpolate import alphas, curves, interpolate
-from symzoo.models.autoencoder import build_autoencoder
+from symzoo.models.autoencoder import Architecture, build_autoencoder, reconstruct
 from symzoo.nets.spec import NetSpec
 
 
@@ -80,7 +80,10 @@ def bench_merge(device: torch.device, pairs: int = 20, n_alphas: int = 21, image
     batched_s, loop_s = _seconds(batched), _seconds(loop)
     cpu_a, cpu_b = a.cpu(), b.cpu()
     rebasin_s = _seconds(lambda: [align_pair(spec, p, q, "rebasin") for p, q in zip(cpu_a, cpu_b)], 1) / pairs
-    ae = build_autoencoder(spec, "scalegmn", hidden=32, layers=2, latent=32, dropout=0.0).to(device).eval()
+    arch = Architecture.from_options(
+        entry("encoder", kind="scalegmn", message="bilinear", hidden=64, layers=4, latent=128)
+    )
+    ae = build_autoencoder(spec, arch).to(device).eval()
     ae_s = _seconds(lambda: reconstruct(ae, torch.cat([a, b])), 2) / pairs
     return {
         "device": str(device),

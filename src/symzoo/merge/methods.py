@@ -15,8 +15,7 @@ import torch
 
 from symzoo.align.rebasin import METHODS as ALIGNMENTS
 from symzoo.align.rebasin import align_pair
-from symzoo.fit.autoencoder import reconstruct
-from symzoo.models.autoencoder import Autoencoder
+from symzoo.models.autoencoder import Autoencoder, reconstruct
 from symzoo.nets.spec import NetSpec
 
 MEDOID = "medoid"

@@ -1,25 +1,70 @@
 """Weight-space autoencoder: graph metanetwork encoder → invariant latent → MLP decoder → flat parameters.
 
 The encoder (NG-GNN or ScaleGMN) sees the per-layer normalised neural graphs of the networks; the decoder
-maps the latent to the flat parameters of one (canonical) network in the spec's layout. A saved model is
-``{"config": ae.config(), "state_dict": ae.state_dict()}`` and comes back with :meth:`Autoencoder.from_config`.
+maps the latent to the flat parameters of one (canonical) network in the spec's layout. Everything that builds
+or reads a trained model lives here: :class:`Architecture` (the settings that define a model),
+:func:`build_autoencoder`, :func:`save_autoencoder` / :func:`load_autoencoder` (``model.pt``) and
+:func:`reconstruct`.
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
 
-from symzoo.graph.neural_graph import GraphStructure, LayerStats, normalize, to_batch
-from symzoo.models.ng_gnn import NGGNN, mlp
+from symzoo.graph.neural_graph import GraphStructure, to_batch
+from symzoo.graph.stats import LayerStats, normalize
+from symzoo.models.layers import mlp
+from symzoo.models.ng_gnn import NGGNN
 from symzoo.models.scalegmn import ScaleGMN
 from symzoo.nets.spec import NetSpec
 
-Kind = Literal["ngnn", "scalegmn", "scalegmn_broken"]
+EncoderKind = Literal["ngnn", "scalegmn", "scalegmn_broken"]
 KINDS: tuple[str, ...] = ("ngnn", "scalegmn", "scalegmn_broken")
 MESSAGE_PASSING: tuple[str, ...] = ("dense", "pyg")
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """What defines an autoencoder besides the networks it reads (the config's encoder keys of that name).
+
+    ``kind``: ``ngnn``, ``scalegmn`` or ``scalegmn_broken`` (the ablation); ``hidden``, ``layers``, ``latent``,
+    ``dropout``; ``message`` (ScaleGMN: ``bilinear`` or ``mlp``) and ``readout`` (NG-GNN: ``pool`` or
+    ``outputs``) select the encoder's variant, ``message_passing`` (``dense`` or ``pyg``) how messages are computed
+    (the same function); the decoder has hidden layers of ``decoder_widths`` x latent units and emits
+    ``decoder_output`` parameters (:class:`Decoder`). The defaults live in the config schema only.
+    """
+
+    kind: str
+    hidden: int
+    layers: int
+    latent: int
+    dropout: float
+    message: str
+    readout: str
+    message_passing: str
+    decoder_widths: tuple[int, ...]
+    decoder_output: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "decoder_widths", tuple(self.decoder_widths))
+        if self.kind not in KINDS:
+            raise ValueError(f"encoder kind must be one of {KINDS}, not {self.kind!r}")
+        if self.message_passing not in MESSAGE_PASSING:
+            raise ValueError(f"message_passing must be one of {MESSAGE_PASSING}, not {self.message_passing!r}")
+
+    @classmethod
+    def from_options(cls, options: dict[str, Any]) -> Architecture:
+        """The architecture keys of a (validated) encoder config entry; other keys are ignored."""
+        return cls(**{f.name: options[f.name] for f in fields(cls)})
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return asdict(self) | {"decoder_widths": list(self.decoder_widths)}
 
 
 DECODER_OUTPUTS = ("raw", "zoo")
@@ -59,17 +104,11 @@ class Autoencoder(nn.Module):
     """``encode(thetas) -> (B, latent)``, ``forward(thetas) -> reconstructed thetas (B, P)``."""
 
     def __init__(
-        self,
-        encoder: nn.Module,
-        decoder: Decoder,
-        structure: GraphStructure,
-        stats: LayerStats,
-        config: dict[str, Any] | None = None,
+        self, encoder: nn.Module, decoder: Decoder, structure: GraphStructure, stats: LayerStats, arch: Architecture
     ) -> None:
         super().__init__()
         self.encoder, self.decoder, self.stats = encoder, decoder, stats
-        self.structure = structure
-        self._config = dict(config or {})
+        self.structure, self.arch = structure, arch
 
     @property
     def spec(self) -> NetSpec:
@@ -87,68 +126,79 @@ class Autoencoder(nn.Module):
         return self.decode(self.encode(thetas))
 
     def config(self) -> dict[str, Any]:
-        """JSON-ready arguments of :func:`build_autoencoder` (spec included) that rebuild this model."""
-        return dict(self._config)
+        """JSON-ready description (spec and architecture) that :meth:`from_config` rebuilds this model from."""
+        return {"spec": self.spec.to_dict(), **self.arch.to_dict()}
 
     @classmethod
     def from_config(cls, config: dict[str, Any], state_dict: dict[str, Tensor] | None = None) -> Autoencoder:
         """Rebuild from :meth:`config` (statistics and weights then come from ``state_dict``, if given)."""
-        args = {k: v for k, v in config.items() if k != "spec"}
-        model = build_autoencoder(NetSpec.from_dict(config["spec"]), **args)
+        arch = Architecture(**{k: v for k, v in config.items() if k != "spec"})
+        model = build_autoencoder(NetSpec.from_dict(config["spec"]), arch)
         if state_dict is not None:
             model.load_state_dict(state_dict)
         return model
 
 
-def build_autoencoder(
-    spec: NetSpec,
-    kind: Kind = "scalegmn",
-    hidden: int = 256,
-    layers: int = 4,
-    latent: int = 128,
-    dropout: float = 0.2,
-    message: str = "mlp",
-    readout: str = "pool",
-    message_passing: str = "dense",
-    decoder_widths: tuple[int, ...] | list[int] = (2, 4),
-    decoder_output: str = "raw",
-    thetas_train: Tensor | None = None,
-) -> Autoencoder:
-    """An autoencoder for networks of ``spec`` with a ``kind`` encoder (NG-GNN, ScaleGMN or its ablation).
+def build_autoencoder(spec: NetSpec, arch: Architecture, thetas_train: Tensor | None = None) -> Autoencoder:
+    """An autoencoder for networks of ``spec`` with the architecture ``arch``.
 
-    ``message`` (ScaleGMN: ``bilinear`` or ``mlp``) and ``readout`` (NG-GNN: ``pool`` or ``outputs``) select the
-    encoder's variant, ``message_passing`` (``dense`` or ``pyg``) how messages are computed (the same function).
-    The decoder maps the encoder's latent through hidden layers of ``decoder_widths`` x latent units to the
-    parameters (``decoder_output``: see :class:`Decoder`). ``thetas_train`` (N, P), the training split, fits the
-    per-layer statistics of the encoder's input (and of a ``zoo`` decoder's output); without it they are neutral
-    (e.g. before loading a ``state_dict``). NG-GNN uses reverse edges (so input nodes receive messages), ScaleGMN
-    forward edges only.
+    ``thetas_train`` (N, P), the training split, fits the per-layer statistics of the encoder's input (and of a
+    ``zoo`` decoder's output); without it they are neutral (e.g. before loading a ``state_dict``). NG-GNN uses
+    reverse edges (so input nodes receive messages), ScaleGMN forward edges only.
     """
-    if kind not in KINDS:
-        raise ValueError(f"encoder kind must be one of {KINDS}, not {kind!r}")
-    if message_passing not in MESSAGE_PASSING:
-        raise ValueError(f"message_passing must be one of {MESSAGE_PASSING}, not {message_passing!r}")
-    structure = GraphStructure.from_spec(spec, reverse_edges=kind == "ngnn")
-    sizes = {"hidden": hidden, "layers": layers, "latent": latent, "dropout": dropout}
-    dense = message_passing == "dense"
-    if kind == "ngnn":
-        encoder: nn.Module = NGGNN(structure, **sizes, readout=readout, dense=dense)
+    structure = GraphStructure.from_spec(spec, reverse_edges=arch.kind == "ngnn")
+    sizes = {"hidden": arch.hidden, "layers": arch.layers, "latent": arch.latent, "dropout": arch.dropout}
+    dense = arch.message_passing == "dense"
+    if arch.kind == "ngnn":
+        encoder: nn.Module = NGGNN(structure, **sizes, readout=arch.readout, dense=dense)
     else:
-        encoder = ScaleGMN(structure, **sizes, symmetry_broken=kind == "scalegmn_broken", message=message, dense=dense)
+        broken = arch.kind == "scalegmn_broken"
+        encoder = ScaleGMN(structure, **sizes, symmetry_broken=broken, message=arch.message, dense=dense)
     if thetas_train is None:
         stats, std, mean = LayerStats.identity(structure), None, None
     else:
         stats = LayerStats.fit(structure, thetas_train)
         std, mean = stats.per_parameter(spec)
-    decoder = Decoder(spec, encoder.latent, tuple(decoder_widths), decoder_output, scale=std, shift=mean)
-    config = {
-        "spec": spec.to_dict(),
-        "kind": kind,
-        **sizes,
-        "message": message,
-        "readout": readout,
-        "message_passing": message_passing,
-        "decoder_widths": list(decoder_widths),
-        "decoder_output": decoder_output,
-    }
-    return Autoencoder(encoder, decoder, structure, stats, config)
+    decoder = Decoder(spec, encoder.latent, arch.decoder_widths, arch.decoder_output, scale=std, shift=mean)
+    return Autoencoder(encoder, decoder, structure, stats, arch)
+
+
+def save_autoencoder(path: str | Path, ae: Autoencoder, state_dict: dict[str, Tensor], **extra: Any) -> None:
+    """Write ``model.pt``: the model's config, ``state_dict`` and JSON-ready ``extra`` entries (the caller writes
+    atomically; this is the one place the format is defined)."""
+    torch.save({"config": ae.config(), "state_dict": state_dict, **extra}, path)
+
+
+def load_autoencoder(path: str | Path, device: str | torch.device = "cpu") -> Autoencoder:
+    """The autoencoder saved in ``path`` (a ``model.pt``), in eval mode, on ``device``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such model file")
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises several error types for a file that is not a torch zip
+        raise ValueError(f"{path}: not a saved autoencoder (not a readable torch file: {type(err).__name__})") from err
+    try:
+        ae = Autoencoder.from_config(saved["config"], saved["state_dict"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+        raise ValueError(f"{path}: not a saved autoencoder ({err})") from err
+    return ae.to(torch.device(device)).eval()
+
+
+@torch.no_grad()
+def reconstruct(ae: Autoencoder, thetas: Tensor, batch_size: int = 256) -> Tensor:
+    """Reconstructions (N, P) of networks ``thetas`` (N, P), ``batch_size`` at a time, without gradients.
+
+    Runs in eval mode (the model's mode is restored afterwards); batches go to the model's device and the
+    result comes back on ``thetas``' device.
+    """
+    if thetas.ndim != 2 or thetas.shape[1] != ae.spec.num_params:
+        raise ValueError(f"reconstruct: expected thetas of shape (N, {ae.spec.num_params}), got {tuple(thetas.shape)}")
+    device = next(ae.parameters()).device
+    was_training = ae.training
+    ae.eval()
+    try:
+        parts = [ae(thetas[s : s + batch_size].to(device)).to(thetas.device) for s in range(0, len(thetas), batch_size)]
+    finally:
+        ae.train(was_training)
+    return torch.cat(parts) if parts else thetas.new_zeros(0, ae.spec.num_params)

@@ -4,13 +4,9 @@ Neural Networks"): message passing on neural graphs with edge updates, FiLM mess
 The encoder is invariant to hidden-unit permutations (the graph is, and the readout pools each hidden layer),
 but not to sign flips or positive scalings. It reads per-layer *centred* normalised features
 (:attr:`NGGNN.center` is True) and works best with reverse edges (so input nodes receive messages too).
-
-Also home of the small building blocks shared with the ScaleGMN encoder (:func:`mlp`).
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
@@ -18,21 +14,10 @@ from torch_geometric.data import Batch
 from torch_geometric.nn.aggr import DegreeScalerAggregation
 
 from symzoo.graph.dense import DenseGraph, SparseGraph, graph_ops
-from symzoo.graph.neural_graph import GraphEmbedding, GraphStructure, readout_dim, readout_features
+from symzoo.graph.neural_graph import GraphStructure
+from symzoo.models.layers import GraphEmbedding, mlp, readout_dim, readout_features
 
 READOUTS = ("pool", "outputs")
-
-
-def mlp(dims: Sequence[int], dropout: float = 0.0, bias: bool = True) -> nn.Sequential:
-    """Linear layers ``dims[0] → ... → dims[-1]`` with SiLU (and dropout) between them, none after the last."""
-    layers: list[nn.Module] = []
-    for i, (d_in, d_out) in enumerate(zip(dims[:-1], dims[1:])):
-        if i:
-            layers.append(nn.SiLU())
-            if dropout:
-                layers.append(nn.Dropout(dropout))
-        layers.append(nn.Linear(d_in, d_out, bias=bias))
-    return nn.Sequential(*layers)
 
 
 def _mean_pool(h: Tensor) -> Tensor:

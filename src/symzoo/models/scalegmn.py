@@ -32,8 +32,8 @@ from torch import Tensor, nn
 from torch_geometric.data import Batch
 
 from symzoo.graph.dense import DenseGraph, SparseGraph, graph_ops
-from symzoo.graph.neural_graph import GraphEmbedding, GraphStructure, readout_dim, readout_features
-from symzoo.models.ng_gnn import mlp
+from symzoo.graph.neural_graph import GraphStructure
+from symzoo.models.layers import GraphEmbedding, mlp, readout_dim, readout_features
 from symzoo.nets.symmetry import scaling_group
 
 Group = Literal["sign", "positive"]

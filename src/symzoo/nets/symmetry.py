@@ -17,7 +17,7 @@ import torch
 from symzoo.nets.functional import flatten, unflatten
 from symzoo.nets.spec import NetSpec
 
-Kind = Literal["permutation", "scaling", "both"]
+TransformKind = Literal["permutation", "scaling", "both"]
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def scaling_group(spec: NetSpec) -> str:
 
 def random_transform(
     spec: NetSpec,
-    kind: Kind = "both",
+    kind: TransformKind = "both",
     batch: tuple[int, ...] = (),
     generator: torch.Generator | None = None,
     max_log_scale: float = 1.0,

@@ -16,9 +16,8 @@ import polars as pl
 import torch
 
 from symzoo.atomic import atomic_path
-from symzoo.fit.autoencoder import reconstruct
 from symzoo.fit.fidelity import METRICS, controls, fidelity, log_probs
-from symzoo.models.autoencoder import Autoencoder
+from symzoo.models.autoencoder import Autoencoder, reconstruct
 from symzoo.stages.common import FidelitySettings, images, load_inputs, subset, train_medoid
 
 log = logging.getLogger(__name__)
