@@ -161,15 +161,10 @@ def _pairs_args(p: argparse.ArgumentParser) -> None:
 
 @command("pairs", "draw disjoint pairs of the best test-split networks (the merging protocol)", _pairs_args)
 def _pairs(args: argparse.Namespace) -> None:
-    from symzoo.atomic import atomic_path
-    from symzoo.data.zoo import read_zoo
-    from symzoo.merge.interpolate import select_pairs
+    from symzoo.stages import pairs
 
     o = args.options
-    pairs = select_pairs(read_zoo(args.zoo).models, o["pairs"], o["top"], o["seed"])
-    with atomic_path(args.out) as tmp:
-        pairs.write_parquet(tmp)
-    log.info("wrote %d pairs to %s", len(pairs), args.out)
+    pairs.run(args.zoo, o["pairs"], o["top"], o["seed"], args.out)
 
 
 def _model_argument(p: argparse.ArgumentParser) -> None:
@@ -296,19 +291,48 @@ def _fidelity(args: argparse.Namespace) -> None:
 
 
 def _tables_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--curves", nargs="+", required=True, type=named_path, metavar="ZOO/METHOD=PATH")
-    p.add_argument("--orbit", nargs="+", required=True, type=named_path, metavar="ZOO=PATH")
-    p.add_argument("--history", nargs="*", default=[], type=named_path, metavar="ZOO/ENCODER=PATH")
-    p.add_argument("--fidelity", nargs="*", default=[], type=named_path, metavar="ZOO/NAME=PATH")
+    p.add_argument(
+        "--curves",
+        nargs="+",
+        required=True,
+        type=named_path,
+        metavar="ZOO/METHOD=PATH",
+        help="interpolation curves of one method on one zoo (repeat)",
+    )
+    p.add_argument(
+        "--orbit",
+        nargs="+",
+        required=True,
+        type=named_path,
+        metavar="ZOO=PATH",
+        help="orbit curves of one zoo (repeat)",
+    )
+    p.add_argument(
+        "--history",
+        nargs="*",
+        default=[],
+        type=named_path,
+        metavar="ZOO/ENCODER=PATH",
+        help="an encoder's training history (repeat)",
+    )
+    p.add_argument(
+        "--fidelity",
+        nargs="*",
+        default=[],
+        type=named_path,
+        metavar="ZOO/NAME=PATH",
+        help="fidelity rows of an encoder or of the controls (repeat)",
+    )
     p.add_argument("--out-dir", required=True, type=Path, help="results/tables")
 
 
 @command("tables", "barrier tables (per pair, aggregated, markdown) from the interpolation curves", _tables_args)
 def _tables(args: argparse.Namespace) -> None:
-    from symzoo.report.tables import write_tables
+    from symzoo.report import SUMMARY_MD
+    from symzoo.stages import tables
 
-    write_tables(dict(args.curves), dict(args.orbit), dict(args.history), dict(args.fidelity), args.out_dir)
-    print((args.out_dir / "barriers.md").read_text())
+    written = tables.run(dict(args.curves), dict(args.orbit), dict(args.history), dict(args.fidelity), args.out_dir)
+    print(written[SUMMARY_MD])
 
 
 def _budget_args(p: argparse.ArgumentParser) -> None:
@@ -351,10 +375,9 @@ def _figures_args(p: argparse.ArgumentParser) -> None:
 
 @command("figures", "draw the figures (PNG and PDF) from the tables alone", _figures_args)
 def _figures(args: argparse.Namespace) -> None:
-    from symzoo.report.figures import write_figures
+    from symzoo.stages import figures
 
-    for path in write_figures(args.tables, args.out_dir):
-        log.info("wrote %s", path)
+    figures.run(args.tables, args.out_dir)
 
 
 def _bench_args(p: argparse.ArgumentParser) -> None:
@@ -383,6 +406,7 @@ def _zoo_info(args: argparse.Namespace) -> None:
     from symzoo.data.zoo import read_zoo
 
     zoo = read_zoo(args.zoo)
+    zoo.check_finite()
     print(f"{args.zoo}: {len(zoo)} networks of {zoo.spec.num_params} parameters, {zoo.spec}")
     summary = (
         zoo.models.group_by("split", "kept")

@@ -2,31 +2,20 @@ import json
 import math
 import os
 
+from symzoo.merge.methods import MEDOID, autoencoder_method, encoder_of
+from symzoo.report import FIGURES as FIGURE_NAMES
+from symzoo.report import FORMATS, TABLES
+
 DATASETS = list(config["datasets"])
 ZOOS = list(config["zoos"])
 ENCODERS = list(config["encoders"])
-METHODS = (
-    config["merge"]["methods"] + ["medoid"] + [f"ae_{encoder}" for encoder in ENCODERS]
-)
-DOWNLOADS = "results/downloads"
-TABLES = [
-    "curves.parquet",
-    "barriers.parquet",
-    "barriers_summary.parquet",
-    "barriers.md",
-    "metrics.json",
-    "orbit_curves.parquet",
-    "orbit_barriers.parquet",
-    "orbit_summary.parquet",
-    "training.parquet",
-    "interpolation.csv",
-    "fidelity.parquet",
+METHODS = [
+    *config["merge"]["methods"],
+    MEDOID,
+    *[autoencoder_method(encoder) for encoder in ENCODERS],
 ]
-FIGURES = expand(
-    "results/figures/{name}.{ext}",
-    name=["interpolation", "orbit", "training", "fidelity"],
-    ext=["png", "pdf"],
-)
+DOWNLOADS = "results/downloads"
+FIGURES = expand("results/figures/{name}.{ext}", name=FIGURE_NAMES, ext=FORMATS)
 
 
 def zoos_from(source):
@@ -116,10 +105,13 @@ def encoder_files(zoo, encoder):
 
 
 def autoencoder_model(wildcards):
-    """The model.pt an `ae_<encoder>` method needs (nothing for the baselines)."""
-    if not wildcards.method.startswith("ae_"):
-        return []
-    return f"results/encoders/{wildcards.zoo}/{wildcards.method[3:]}/model.pt"
+    """The model.pt an autoencoder method needs (nothing for the baselines)."""
+    encoder = encoder_of(wildcards.method)
+    return (
+        []
+        if encoder is None
+        else f"results/encoders/{wildcards.zoo}/{encoder}/model.pt"
+    )
 
 
 def named(pattern, **wildcards):

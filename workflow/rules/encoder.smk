@@ -54,8 +54,9 @@ rule budget_fidelity:
     params:
         zoo=input_dir("zoo"),
         fidelity=options("fidelity"),
+        name=lambda w: autoencoder_method(w.encoder),
         device=config["device"],
     shell:
         "symzoo --threads {threads} fidelity --zoo {params.zoo} --data {input.data} --model {input.model}"
-        " --name ae_{wildcards.encoder} --fidelity {params.fidelity:q} --out {output} --device {params.device}"
+        " --name {params.name} --fidelity {params.fidelity:q} --out {output} --device {params.device}"
         " > {log} 2>&1"

@@ -70,7 +70,8 @@ rule orbit:
         options=options("merge"),
         zoo=input_dir("zoo"),
         models=lambda w, input: [
-            f"--model ae_{e}={m}" for e, m in zip(ENCODERS, input.models)
+            f"--model {autoencoder_method(e)}={m}"
+            for e, m in zip(ENCODERS, input.models)
         ],
         fidelity=options("fidelity"),
         device=config["device"],
@@ -92,10 +93,11 @@ rule fidelity:
     params:
         zoo=input_dir("zoo"),
         fidelity=options("fidelity"),
+        name=lambda w: autoencoder_method(w.encoder),
         device=config["device"],
     shell:
         "symzoo --threads {threads} fidelity --zoo {params.zoo} --data {input.data} --model {input.model}"
-        " --name ae_{wildcards.encoder} --fidelity {params.fidelity:q} --out {output} --device {params.device}"
+        " --name {params.name} --fidelity {params.fidelity:q} --out {output} --device {params.device}"
         " > {log} 2>&1"
 
 

@@ -36,13 +36,13 @@ import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
+from symzoo.align import METHODS
 from symzoo.align.canonical import canonical_form, normalizing_transform
 from symzoo.nets.functional import unflatten
 from symzoo.nets.spec import NetSpec
 from symzoo.nets.symmetry import Transform, compose, scaling_group, transform
 
 Method = Literal["naive", "rebasin", "rebasin_scaling", "canonical"]
-METHODS: tuple[str, ...] = ("naive", "rebasin", "rebasin_scaling", "canonical")
 
 
 def _check_pair(spec: NetSpec, theta_a: torch.Tensor, theta_b: torch.Tensor) -> None:

@@ -4,6 +4,9 @@
 - ``params.npy``: float32 (N, P), torch layout, memory-mapped on read;
 - ``models.parquet``: one row per network (row i describes ``params[i]``);
 - ``arch.json``: the :class:`NetSpec`, its parameter layout, and where the zoo came from.
+
+Finiteness is checked once, on write (:func:`write_zoo` refuses NaN/inf parameters); readers map the parameters
+without scanning them, and :func:`read_models` reads the table alone.
 """
 
 from __future__ import annotations
@@ -61,6 +64,12 @@ class Zoo:
                 raise ValueError(f"split must be one of {SPLITS}, not {split!r}")
             mask = mask & (self.models["split"] == split)
         return self.models.filter(mask)["model_id"].to_numpy()
+
+    def check_finite(self) -> None:
+        """Scan every parameter (write_zoo did when the zoo was written); an error names the rows with NaN/inf."""
+        bad = _nonfinite_rows(self.params)
+        if len(bad):
+            raise ZooFormatError(f"{self.root / PARAMS}: rows {bad[:10].tolist()} have NaN/inf parameters")
 
     def tensor(self, ids: Sequence[int] | np.ndarray, device: str | torch.device = "cpu") -> torch.Tensor:
         """Parameters of the given rows as a float32 tensor on ``device``."""
@@ -154,8 +163,23 @@ def write_zoo(
     return root
 
 
+def read_models(root: str | Path, num_networks: int | None = None) -> pl.DataFrame:
+    """The validated ``models.parquet`` of the zoo at ``root`` (``num_networks``: the rows it must have)."""
+    root = Path(root)
+    path = root / MODELS
+    if not path.is_file():
+        raise FileNotFoundError(f"zoo {root}: missing {path}")
+    try:
+        models = pl.read_parquet(path)
+    except Exception as err:  # polars raises several error types for a corrupt file
+        raise ZooFormatError(f"{path}: not a readable Parquet file ({err})") from err
+    _validate_models(models, len(models) if num_networks is None else num_networks, str(path))
+    return models
+
+
 def read_zoo(root: str | Path) -> Zoo:
-    """Read and validate a zoo directory; every error names the file and what is wrong with it."""
+    """Read and validate a zoo directory (the parameters memory-mapped, not scanned: finiteness was checked on
+    write); every error names the file and what is wrong with it."""
     root = Path(root)
     for name in (PARAMS, MODELS, ARCH):
         if not (root / name).is_file():
@@ -173,13 +197,6 @@ def read_zoo(root: str | Path) -> Zoo:
         raise ZooFormatError(
             f"{root / PARAMS}: expected float32 (N, {spec.num_params}), got {params.dtype} {params.shape}"
         )
-    bad = _nonfinite_rows(params)
-    if len(bad):
-        raise ZooFormatError(f"{root / PARAMS}: rows {bad[:10].tolist()} have NaN/inf parameters")
-    try:
-        models = pl.read_parquet(root / MODELS)
-    except Exception as err:  # polars raises several error types for a corrupt file
-        raise ZooFormatError(f"{root / MODELS}: not a readable Parquet file ({err})") from err
-    _validate_models(models, len(params), str(root / MODELS))
+    models = read_models(root, len(params))
     meta = {k: v for k, v in arch.items() if k not in ("spec", "layout", "num_params")}
     return Zoo(root, spec, params, models, meta)

@@ -11,12 +11,15 @@
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
-from symzoo.align.rebasin import METHODS as ALIGNMENTS
-from symzoo.align.rebasin import align_pair
-from symzoo.models.autoencoder import Autoencoder, reconstruct
-from symzoo.nets.spec import NetSpec
+from symzoo.align import METHODS as ALIGNMENTS
+
+if TYPE_CHECKING:  # the names below are read by the Snakefile too: importing this module stays light
+    import torch
+
+    from symzoo.models.autoencoder import Autoencoder
+    from symzoo.nets.spec import NetSpec
 
 MEDOID = "medoid"
 AE_PREFIX = "ae_"
@@ -67,6 +70,13 @@ def endpoints(
     seed: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The networks (n, P) to interpolate between for pairs (a[i], b[i]) under ``method``."""
+    import torch
+
+    from symzoo.align.rebasin import align_pair
+    from symzoo.models.autoencoder import reconstruct
+
+
+
     check_method(method, ae, medoid)
     if encoder_of(method) is not None:
         recon = reconstruct(ae, torch.cat([a, b]))

@@ -1,0 +1,33 @@
+"""Tables (polars) and figures (seaborn) of the experiments.
+
+The names of the report's outputs live here, import-free, so the Snakefile and the stages read one list.
+"""
+
+CURVES = "curves.parquet"
+BARRIERS = "barriers.parquet"
+SUMMARY = "barriers_summary.parquet"
+SUMMARY_MD = "barriers.md"
+METRICS_JSON = "metrics.json"
+ORBIT_CURVES = "orbit_curves.parquet"
+ORBIT = "orbit_barriers.parquet"
+ORBIT_SUMMARY = "orbit_summary.parquet"
+TRAINING = "training.parquet"
+INTERPOLATION_CSV = "interpolation.csv"
+FIDELITY = "fidelity.parquet"
+TABLES: tuple[str, ...] = (
+    CURVES,
+    BARRIERS,
+    SUMMARY,
+    SUMMARY_MD,
+    METRICS_JSON,
+    ORBIT_CURVES,
+    ORBIT,
+    ORBIT_SUMMARY,
+    TRAINING,
+    INTERPOLATION_CSV,
+    FIDELITY,
+)
+"""Everything ``symzoo tables`` writes into ``results/tables/``."""
+FIGURES: tuple[str, ...] = ("interpolation", "orbit", "training", "fidelity")
+"""Everything ``symzoo figures`` draws into ``results/figures/``, each as every one of FORMATS."""
+FORMATS: tuple[str, ...] = ("png", "pdf")

@@ -10,8 +10,6 @@ Every method has one colour in every figure.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import matplotlib
 
 matplotlib.use("Agg")
@@ -20,25 +18,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 import polars as pl  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from symzoo.atomic import atomic_path  # noqa: E402
+import symzoo.report as out  # noqa: E402
 from symzoo.merge.methods import LABELS, label  # noqa: E402
-from symzoo.report.tables import CURVES, FIDELITY, ORBIT, TRAINING  # noqa: E402
-
-FIGURES = ("interpolation", "orbit", "training", "fidelity")
-FORMATS = ("png", "pdf")
 
 
 def palette(methods: list[str]) -> dict[str, tuple]:
     """One colour per method label: baselines first in a fixed order, then the autoencoders sorted."""
     order = [m for m in LABELS if m in methods] + sorted(m for m in methods if m not in LABELS)
     return dict(zip(map(label, order), sns.color_palette("colorblind", len(order))))
-
-
-def save(fig: plt.Figure, out_dir: Path, name: str) -> None:
-    for fmt in FORMATS:
-        with atomic_path(Path(out_dir) / f"{name}.{fmt}") as tmp:
-            fig.savefig(tmp, format=fmt, bbox_inches="tight", dpi=150)
-    plt.close(fig)
 
 
 def interpolation_figure(curves: pl.DataFrame) -> plt.Figure:
@@ -151,21 +138,15 @@ def fidelity_figure(fidelity: pl.DataFrame) -> plt.Figure:
     return fig
 
 
-def write_figures(tables_dir: Path, out_dir: Path) -> list[Path]:
-    """Draw every figure from the tables in ``tables_dir`` into ``out_dir`` (PNG and PDF)."""
-    tables_dir = Path(tables_dir)
-    drawn = []
-    for name, table, draw in (
-        ("interpolation", CURVES, interpolation_figure),
-        ("orbit", ORBIT, orbit_figure),
-        ("training", TRAINING, training_figure),
-        ("fidelity", FIDELITY, fidelity_figure),
-    ):
-        path = tables_dir / table
-        if not path.is_file():
-            raise FileNotFoundError(f"figures: missing table {path}")
-        frame = pl.read_parquet(path)
-        fig = draw(frame) if len(frame) else plt.figure()
-        save(fig, out_dir, name)
-        drawn += [Path(out_dir) / f"{name}.{fmt}" for fmt in FORMATS]
-    return drawn
+DRAW = {
+    "interpolation": (out.CURVES, interpolation_figure),
+    "orbit": (out.ORBIT, orbit_figure),
+    "training": (out.TRAINING, training_figure),
+    "fidelity": (out.FIDELITY, fidelity_figure),
+}
+"""Each figure of :data:`symzoo.report.FIGURES`: the table it is drawn from and how."""
+
+
+def draw(name: str, table: pl.DataFrame) -> plt.Figure:
+    """The figure ``name`` from its table (an empty figure for an empty table)."""
+    return DRAW[name][1](table) if len(table) else plt.figure()

@@ -1,45 +1,20 @@
-"""Parquet tables of the merging experiments (polars), plus a markdown summary and a JSON for DVC metrics.
+"""Tables of the merging experiments (polars), a markdown summary and a JSON for DVC metrics.
 
-Everything the figures need is in ``results/tables/``: the stacked curves, per-pair and aggregated barriers,
-the orbit experiment and the encoders' training histories.
+Everything the figures need ends up in ``results/tables/``: the stacked curves, per-pair and aggregated
+barriers with their endpoints' fidelity, the orbit experiment, the fidelity of the reconstructions and the
+encoders' training histories. This module builds the tables; ``symzoo.stages.tables`` reads and writes them.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from pathlib import Path
 
 import polars as pl
 
-from symzoo.atomic import atomic_path
+import symzoo.report as out
 from symzoo.merge.barrier import BARRIERS, METRICS, aggregate, markdown, pair_barriers
 from symzoo.merge.methods import MEDOID
 
-CURVES = "curves.parquet"
-BARRIERS_FILE = "barriers.parquet"
-SUMMARY = "barriers_summary.parquet"
-SUMMARY_MD = "barriers.md"
-METRICS_JSON = "metrics.json"
-ORBIT_CURVES = "orbit_curves.parquet"
-ORBIT = "orbit_barriers.parquet"
-ORBIT_SUMMARY = "orbit_summary.parquet"
-TRAINING = "training.parquet"
-INTERPOLATION_CSV = "interpolation.csv"
-FIDELITY = "fidelity.parquet"
-OUTPUTS = (
-    CURVES,
-    BARRIERS_FILE,
-    SUMMARY,
-    SUMMARY_MD,
-    METRICS_JSON,
-    ORBIT_CURVES,
-    ORBIT,
-    ORBIT_SUMMARY,
-    TRAINING,
-    INTERPOLATION_CSV,
-    FIDELITY,
-)
 FIDELITY_COLUMNS = (
     "kl",
     "ident_recon",
@@ -54,30 +29,6 @@ FIDELITY_COLUMNS = (
     "diversity_orig",
 )
 MERGE_COLUMNS = ("loss_barrier", "loss_barrier_orig", "endpoint_kl", "endpoint_acc_gap", "mid_kl")
-
-
-def _stack(paths: Mapping[str, Path], keys: tuple[str, ...]) -> pl.DataFrame:
-    """Read tables named ``a/b`` (keys ('zoo', 'method'), say) and stack them with those columns in front."""
-    frames = []
-    for name, path in paths.items():
-        values = name.split("/")
-        if len(values) != len(keys):
-            raise ValueError(f"table name {name!r} must have the form {'/'.join(keys)}")
-        frame = pl.read_parquet(path)
-        frames.append(frame.select(*[pl.lit(v).alias(k) for k, v in zip(keys, values)], pl.all()))
-    if not frames:
-        raise ValueError(f"no tables given for {'/'.join(keys)}")
-    return pl.concat(frames, how="diagonal_relaxed")
-
-
-def _write(table: pl.DataFrame | str, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        if isinstance(table, str):
-            tmp.write_text(table)
-        elif path.suffix == ".csv":
-            table.write_csv(tmp)
-        else:
-            table.write_parquet(tmp)
 
 
 def mean_curves(curves: pl.DataFrame) -> pl.DataFrame:
@@ -136,53 +87,45 @@ nearest to each original; on the train split, the nearest *other* one).
 """
 
 
-def write_tables(
-    curves: Mapping[str, Path],
-    orbit: Mapping[str, Path],
-    histories: Mapping[str, Path],
-    fidelity: Mapping[str, Path],
-    out_dir: Path,
-) -> None:
-    """Tables from ``zoo/method`` curves, ``zoo`` orbit curves, ``zoo/encoder`` histories and ``zoo/name``
-    fidelity tables."""
-    all_curves = _stack(curves, ("zoo", "method"))
-    per_pair = pair_barriers(all_curves, by=("zoo", "method", "pair_id"))
+def build_tables(
+    curves: pl.DataFrame, orbit: pl.DataFrame, training: pl.DataFrame, fidelity: pl.DataFrame
+) -> dict[str, pl.DataFrame | str]:
+    """Every report table, keyed by its file name in ``results/tables/``, from the stacked inputs: interpolation
+    ``curves`` (with ``zoo`` and ``method`` columns), ``orbit`` curves (with ``zoo``), encoder ``training``
+    histories (with ``zoo`` and ``encoder``; may be empty) and ``fidelity`` rows (with ``zoo``; may be empty)."""
+    per_pair = pair_barriers(curves, by=("zoo", "method", "pair_id"))
     summary = with_medoid_reference(aggregate(per_pair, by=("zoo", "method")))
-    orbit_curves = _stack(orbit, ("zoo",))
-    orbit_pairs = pair_barriers(orbit_curves, by=("zoo", "kind", "method", "pair_id"))
+    orbit_pairs = pair_barriers(orbit, by=("zoo", "kind", "method", "pair_id"))
     orbit_summary = aggregate(orbit_pairs, by=("zoo", "kind", "method"))
-    training = _stack(histories, ("zoo", "encoder")) if histories else pl.DataFrame()
-    fidelity_table = (
-        _stack(fidelity, ("zoo", "source")).drop("source").sort("zoo", "split", "model") if fidelity else pl.DataFrame()
-    )
+    if len(fidelity):
+        fidelity = fidelity.sort("zoo", "split", "model")
     metrics = {
         f"{row['zoo']}/{row['method']}": {m: row[f"{m}_mean"] for m in METRICS} for row in summary.iter_rows(named=True)
     }
-    for row in fidelity_table.iter_rows(named=True):
+    for row in fidelity.iter_rows(named=True):
         metrics.setdefault(f"{row['zoo']}/fidelity_{row['split']}/{row['model']}", {}).update(
             {c: row[c] for c in FIDELITY_COLUMNS}
         )
     text = "# Merging: barriers beside the fidelity of their endpoints (mean ± 95% CI over pairs)\n\n"
     text += EXPLANATION + "\n" + _merge_markdown(summary)
-    if len(fidelity_table):
+    if len(fidelity):
         text += "\n# Fidelity of the reconstructions: test networks\n\n" + FIDELITY_EXPLANATION + "\n"
-        text += _fidelity_markdown(fidelity_table, "test")
+        text += _fidelity_markdown(fidelity, "test")
         text += "\n# Fidelity of the reconstructions: train networks (memorisation)\n\n"
-        text += _fidelity_markdown(fidelity_table, "train")
+        text += _fidelity_markdown(fidelity, "train")
     text += "\n# Barriers (mean ± 95% CI over pairs)\n\n" + markdown(summary, ("zoo", "method"), BARRIERS)
     text += "\n# Orbit barriers (network vs. a random symmetry transform of itself)\n\n"
     text += markdown(orbit_summary, ("zoo", "kind", "method"), (*BARRIERS, "endpoint_kl"))
-    for table, name in (
-        (all_curves, CURVES),
-        (mean_curves(all_curves), INTERPOLATION_CSV),
-        (per_pair, BARRIERS_FILE),
-        (summary, SUMMARY),
-        (orbit_curves, ORBIT_CURVES),
-        (orbit_pairs, ORBIT),
-        (orbit_summary, ORBIT_SUMMARY),
-        (training, TRAINING),
-        (fidelity_table, FIDELITY),
-        (text, SUMMARY_MD),
-        (json.dumps(metrics, indent=2) + "\n", METRICS_JSON),
-    ):
-        _write(table, Path(out_dir) / name)
+    return {
+        out.CURVES: curves,
+        out.INTERPOLATION_CSV: mean_curves(curves),
+        out.BARRIERS: per_pair,
+        out.SUMMARY: summary,
+        out.ORBIT_CURVES: orbit,
+        out.ORBIT: orbit_pairs,
+        out.ORBIT_SUMMARY: orbit_summary,
+        out.TRAINING: training,
+        out.FIDELITY: fidelity,
+        out.SUMMARY_MD: text,
+        out.METRICS_JSON: json.dumps(metrics, indent=2) + "\n",
+    }

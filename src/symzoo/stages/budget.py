@@ -10,7 +10,7 @@ import polars as pl
 
 from symzoo.atomic import atomic_path
 from symzoo.report.budget import budget_figure
-from symzoo.report.figures import save
+from symzoo.stages.figures import save
 
 AXES = ("train_networks", "hidden", "epochs")
 
