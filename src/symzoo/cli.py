@@ -81,9 +81,9 @@ def _smallcnnzoo_args(p: argparse.ArgumentParser) -> None:
 
 @command("smallcnnzoo", "download a Small CNN Zoo archive and convert it to the zoo format", _smallcnnzoo_args)
 def _smallcnnzoo(args: argparse.Namespace) -> None:
-    from symzoo.data.smallcnnzoo import build_small_cnn_zoo
+    from symzoo.stages import smallcnnzoo
 
-    build_small_cnn_zoo(args.options, args.out, args.cache)
+    smallcnnzoo.run(args.options, args.out, args.cache)
     log.info("wrote %s", args.out)
 
 
