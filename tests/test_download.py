@@ -1,4 +1,5 @@
-"""symzoo.data.download: fetch (resume, checksums, caching) against a loopback HTTP server."""
+"""symzoo.data.download: fetch (resume, checksums, caching) and download (trust on first use) against a loopback
+HTTP server."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from symzoo.data.download import ChecksumError, DownloadError, fetch, file_digest
+from symzoo.data.download import ChecksumError, Downloaded, DownloadError, download, fetch, file_digest
 
 SIZE = 300_000
 
@@ -128,3 +129,45 @@ def test_file_url(tmp_path: Path) -> None:
 def test_unsupported_scheme(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="ftp"):
         fetch("ftp://example.org/x", tmp_path / "x")
+
+
+# --- download: one helper for every source ----------------------------------------------------------------
+
+
+def test_download_with_a_published_digest_is_fetch(http_server, payload: bytes, tmp_path: Path) -> None:
+    dest = tmp_path / "cache" / "blob.bin"
+    got = download(http_server.url("blob.bin"), dest, md5=digests(payload)["md5"])
+    assert got == Downloaded(dest, None)
+    assert [p.name for p in dest.parent.iterdir()] == ["blob.bin"]  # no record, no lock
+
+
+def test_trust_on_first_use_records_and_verifies(http_server, payload: bytes, tmp_path: Path) -> None:
+    url, dest = http_server.url("blob.bin"), tmp_path / "blob.bin"
+    record = tmp_path / "blob.bin.sha256"
+    sha256 = digests(payload)["sha256"]
+    assert download(url, dest, trust_on_first_use=True) == Downloaded(dest, sha256)
+    assert record.read_text() == f"{sha256}  blob.bin\n"
+    assert download(url, dest, trust_on_first_use=True) == Downloaded(dest, sha256)
+    assert len(http_server.requests) == 1  # verified against the record, not downloaded again
+
+    (http_server.root / "blob.bin").write_bytes(b"changed upstream")
+    dest.unlink()
+    with pytest.raises(ChecksumError, match=r"blob\.bin.*recorded in"):
+        download(url, dest, trust_on_first_use=True)
+    assert not dest.exists() and record.read_text().startswith(sha256)
+
+
+def test_trust_on_first_use_with_a_configured_sha256(http_server, payload: bytes, tmp_path: Path) -> None:
+    url, dest = http_server.url("blob.bin"), tmp_path / "blob.bin"
+    with pytest.raises(ChecksumError, match="configured sha256 " + "0" * 64):
+        download(url, dest, sha256="0" * 64, trust_on_first_use=True)
+    sha256 = digests(payload)["sha256"]
+    assert download(url, dest, sha256=sha256, trust_on_first_use=True) == Downloaded(dest, sha256)
+    assert not (tmp_path / "blob.bin.sha256").exists()  # a configured digest is not recorded
+
+
+def test_bad_record_is_an_error(http_server, payload: bytes, tmp_path: Path) -> None:
+    (tmp_path / "blob.bin.sha256").write_text("not a digest\n")
+    with pytest.raises(ValueError, match="not a sha256 record"):
+        download(http_server.url("blob.bin"), tmp_path / "blob.bin", trust_on_first_use=True)
+    assert http_server.requests == []

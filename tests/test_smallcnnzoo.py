@@ -1,4 +1,5 @@
-"""Small CNN Zoo download and conversion, against a tiny archive in the exact upstream layout."""
+"""Small CNN Zoo conversion (symzoo.sources.smallcnnzoo and the stage ``smallcnnzoo``), against a tiny archive in
+the exact upstream layout. The download and its sha256 checks: test_smallcnnzoo_download.py."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import io
 import json
 import logging
 import tarfile
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -16,26 +16,21 @@ import polars as pl
 import pytest
 import torch
 
-from symzoo.data import smallcnnzoo
 from symzoo.data.download import ChecksumError, file_digest
-from symzoo.data.smallcnnzoo import build_small_cnn_zoo, download_archive, read_archive
 from symzoo.data.zoo import read_zoo
 from symzoo.nets.functional import forward
-from symzoo.nets.spec import ACTIVATIONS
+from symzoo.sources.smallcnnzoo import archive as archive_module
+from symzoo.sources.smallcnnzoo import read_archive
 from tests.fixtures.smallcnnzoo import (
     SIDES,
+    ZOO_FILES,
+    build_small_cnn_zoo,
     make_small_cnn_zoo_archive,
     modeldir,
     read_tar_xz,
     write_tar_xz,
+    zoo_options,
 )
-
-ZOO_FILES = ("params.npy", "models.parquet", "arch.json")
-
-
-def _options(path: Path, **overrides: object) -> dict:
-    archive = path.name.removesuffix(".tar.xz")
-    return {"source": "smallcnnzoo", "archive": archive, "url": path.as_uri(), "dataset": "cifar10gs", **overrides}
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +105,7 @@ def test_converted_networks_compute_the_keras_logits(
     path = tmp_path / f"{archive_name}.tar.xz"
     make_small_cnn_zoo_archive(path, n_runs=6, checkpoints=(0, 20, 86), archive=archive_name, in_channels=in_channels)
     out = build_small_cnn_zoo(
-        _options(path, activation=activation, min_accuracy=0.0), tmp_path / "zoo", tmp_path / "cache"
+        zoo_options(path, activation=activation, min_accuracy=0.0), tmp_path / "zoo", tmp_path / "cache"
     )
     zoo = read_zoo(out)
     assert zoo.spec.input_shape == (in_channels, SIDES[archive_name], SIDES[archive_name])
@@ -152,7 +147,7 @@ def test_models_table_and_selection(tmp_path: Path, archive: Path, caplog: pytes
 
 
 def test_kept_filter_and_meta(tmp_path: Path, archive: Path) -> None:
-    out = build_small_cnn_zoo(_options(archive, min_accuracy=0.4), tmp_path / "zoo", tmp_path / "cache")
+    out = build_small_cnn_zoo(zoo_options(archive, min_accuracy=0.4), tmp_path / "zoo", tmp_path / "cache")
     zoo = read_zoo(out)
     kept = zoo.models["kept"].to_numpy()
     assert (kept == (zoo.models["test_accuracy"].to_numpy() > 0.4)).all()
@@ -175,9 +170,9 @@ def test_split_by_run_is_deterministic_stable_and_follows_fractions(tmp_path: Pa
     make_small_cnn_zoo_archive(big, n_runs=300, checkpoints=(86,), activations=("relu",))
     make_small_cnn_zoo_archive(small, n_runs=120, checkpoints=(86,), activations=("relu",))
     options = {"min_accuracy": 0.0, "fractions": [0.8, 0.1, 0.1], "seed": 3}
-    first = read_zoo(build_small_cnn_zoo(_options(big, **options), tmp_path / "a", tmp_path / "cache_big"))
-    again = read_zoo(build_small_cnn_zoo(_options(big, **options), tmp_path / "b", tmp_path / "cache_big"))
-    fewer = read_zoo(build_small_cnn_zoo(_options(small, **options), tmp_path / "c", tmp_path / "cache_small"))
+    first = read_zoo(build_small_cnn_zoo(zoo_options(big, **options), tmp_path / "a", tmp_path / "cache_big"))
+    again = read_zoo(build_small_cnn_zoo(zoo_options(big, **options), tmp_path / "b", tmp_path / "cache_big"))
+    fewer = read_zoo(build_small_cnn_zoo(zoo_options(small, **options), tmp_path / "c", tmp_path / "cache_small"))
 
     counts = first.models["split"].value_counts()
     share = dict(zip(counts["split"], counts["count"] / len(first), strict=True))
@@ -191,7 +186,7 @@ def test_split_by_run_is_deterministic_stable_and_follows_fractions(tmp_path: Pa
         first.params[shared["model_id"].to_numpy()], fewer.params[shared["model_id_fewer"].to_numpy()]
     )
     other_seed = read_zoo(
-        build_small_cnn_zoo(_options(big, **{**options, "seed": 4}), tmp_path / "d", tmp_path / "cache_big")
+        build_small_cnn_zoo(zoo_options(big, **{**options, "seed": 4}), tmp_path / "d", tmp_path / "cache_big")
     )
     assert not (other_seed.models["split"] == first.models["split"]).all()
 
@@ -200,83 +195,11 @@ def test_nan_runs_are_dropped_and_counted(tmp_path: Path, caplog: pytest.LogCapt
     path = tmp_path / "cifar10.tar.xz"
     make_small_cnn_zoo_archive(path, n_runs=12, checkpoints=(0, 86), nan_runs=(2, 4, 5))
     caplog.set_level(logging.INFO)
-    zoo = read_zoo(build_small_cnn_zoo(_options(path, min_accuracy=0.0), tmp_path / "zoo", tmp_path / "cache"))
+    zoo = read_zoo(build_small_cnn_zoo(zoo_options(path, min_accuracy=0.0), tmp_path / "zoo", tmp_path / "cache"))
     assert "dropped 2 of 6 networks with NaN/inf parameters" in caplog.text  # runs 2 and 4 (run 5 is tanh)
     assert len(zoo) == 4 and np.isfinite(zoo.params).all()
     assert set(zoo.models["run_id"].to_list()) == {modeldir("cifar10", r) for r in (0, 6, 8, 10)}
     assert zoo.models["model_id"].to_list() == [0, 1, 2, 3]
-
-
-# ------------------------------------------------------------------------------------------------ download
-
-
-def test_download_records_sha256_and_reuses_the_archive(tmp_path: Path, archive: Path, http_server) -> None:
-    (http_server.root / "cifar10.tar.xz").write_bytes(archive.read_bytes())
-    options = {
-        "archive": "cifar10",
-        "dataset": "cifar10gs",
-        "url": http_server.url("cifar10.tar.xz"),
-        "min_accuracy": 0.0,
-    }
-    cache = tmp_path / "cache"
-    first = read_zoo(build_small_cnn_zoo(options, tmp_path / "zoo1", cache))
-    digest = file_digest(archive, "sha256")
-    assert (cache / "cifar10.tar.xz.sha256").read_text().split()[0] == digest
-    assert first.meta["source"]["sha256"] == digest and first.meta["source"]["url"] == options["url"]
-    assert len(http_server.requests) == 1
-
-    second = read_zoo(build_small_cnn_zoo(options, tmp_path / "zoo2", cache))
-    assert len(http_server.requests) == 1  # verified against the record, not downloaded again
-    assert np.array_equal(first.params, second.params)
-
-    # The second build reused the extracted members instead of decompressing the archive again.
-    def no_tar(*args: object, **kwargs: object) -> None:
-        raise AssertionError("archive extracted again")
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(smallcnnzoo.tarfile, "open", no_tar)
-        build_small_cnn_zoo(options, tmp_path / "zoo3", cache)
-
-
-def test_concurrent_builds_share_one_download(tmp_path: Path, archive: Path, http_server) -> None:
-    """Two jobs (e.g. the relu and the tanh zoo) starting together download and extract the archive once."""
-    (http_server.root / "cifar10.tar.xz").write_bytes(archive.read_bytes())
-    url = http_server.url("cifar10.tar.xz")
-    options = {"archive": "cifar10", "dataset": "cifar10gs", "url": url, "min_accuracy": 0.0}
-    jobs = [({**options, "activation": a}, tmp_path / a, tmp_path / "cache") for a in ACTIVATIONS]
-    with ThreadPoolExecutor(2) as pool:
-        zoos = [read_zoo(out) for out in pool.map(lambda job: build_small_cnn_zoo(*job), jobs)]
-    assert len(http_server.requests) == 1
-    assert [z.spec.activation for z in zoos] == list(ACTIVATIONS) and all(len(z) == 6 for z in zoos)
-
-
-def test_changed_archive_fails_against_the_recorded_sha256(tmp_path: Path, archive: Path, http_server) -> None:
-    served = http_server.root / "cifar10.tar.xz"
-    served.write_bytes(archive.read_bytes())
-    options = {"archive": "cifar10", "dataset": "cifar10gs", "url": http_server.url("cifar10.tar.xz")}
-    cache = tmp_path / "cache"
-    assert download_archive(options, cache) == cache / "cifar10.tar.xz"
-
-    make_small_cnn_zoo_archive(served, seed=1)  # upstream changed; the local copy is gone
-    (cache / "cifar10.tar.xz").unlink()
-    with pytest.raises(ChecksumError, match=r"cifar10\.tar\.xz.*recorded"):
-        build_small_cnn_zoo(options, tmp_path / "zoo", cache)
-    assert not (tmp_path / "zoo").exists() or not any((tmp_path / "zoo").iterdir())
-    assert not (cache / "cifar10.tar.xz").exists()
-
-
-def test_wrong_configured_sha256(tmp_path: Path, archive: Path, http_server) -> None:
-    (http_server.root / "cifar10.tar.xz").write_bytes(archive.read_bytes())
-    options = {"archive": "cifar10", "dataset": "d", "url": http_server.url("cifar10.tar.xz"), "sha256": "0" * 64}
-    out = tmp_path / "zoo"
-    with pytest.raises(ChecksumError, match=r"cifar10\.tar\.xz"):
-        build_small_cnn_zoo(options, out, tmp_path / "cache")
-    assert not any((out / name).exists() for name in ZOO_FILES)
-    assert not (tmp_path / "cache" / "cifar10.tar.xz").exists()
-
-    right = {**options, "sha256": file_digest(archive, "sha256")}
-    build_small_cnn_zoo(right, out, tmp_path / "cache")
-    assert all((out / name).is_file() for name in ZOO_FILES)
 
 
 # ------------------------------------------------------------------------------------------------ bad input
@@ -291,7 +214,7 @@ def test_corrupt_archive(tmp_path: Path, archive: Path, damage: str) -> None:
     bad.write_bytes(damaged[damage])
     out = tmp_path / "zoo"
     with pytest.raises(ValueError, match="cifar10.tar.xz") as err:
-        build_small_cnn_zoo(_options(bad), out, tmp_path / "cache")
+        build_small_cnn_zoo(zoo_options(bad), out, tmp_path / "cache")
     assert not isinstance(err.value, ChecksumError)
     assert str(tmp_path / "cache" / "cifar10.tar.xz") in str(err.value)
     assert not any((out / name).exists() for name in ZOO_FILES)
@@ -349,7 +272,7 @@ def test_bad_members_name_the_archive_and_the_member(tmp_path: Path, archive: Pa
     bad = _rewrite(archive, tmp_path / "upstream" / "cifar10.tar.xz", edit)
     out = tmp_path / "zoo"
     with pytest.raises(ValueError, match=message) as err:
-        build_small_cnn_zoo(_options(bad), out, tmp_path / "cache")
+        build_small_cnn_zoo(zoo_options(bad), out, tmp_path / "cache")
     assert "cifar10.tar.xz" in str(err.value)
     assert not any((out / name).exists() for name in ZOO_FILES)
 
@@ -368,7 +291,7 @@ def test_unknown_options_are_rejected(tmp_path: Path, archive: Path) -> None:
     with pytest.raises(ValueError, match="cifar100"):
         build_small_cnn_zoo({"archive": "cifar100"}, tmp_path / "zoo", tmp_path / "cache")
     with pytest.raises(ValueError, match="gelu"):
-        build_small_cnn_zoo(_options(archive, activation="gelu"), tmp_path / "zoo", tmp_path / "cache")
+        build_small_cnn_zoo(zoo_options(archive, activation="gelu"), tmp_path / "zoo", tmp_path / "cache")
     assert not (tmp_path / "zoo").exists()
 
 
@@ -381,6 +304,6 @@ def test_tarfile_is_streamed(tmp_path: Path, archive: Path, monkeypatch: pytest.
         modes.append(kwargs.get("mode", args[1] if len(args) > 1 else "r"))
         return real_open(*args, **kwargs)
 
-    monkeypatch.setattr(smallcnnzoo.tarfile, "open", spy)
+    monkeypatch.setattr(archive_module.tarfile, "open", spy)
     read_archive(archive, 86, "relu", tmp_path / "cache")
     assert modes == ["r|"]

@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 
 from symzoo import config
-from symzoo.data.images import build_image_set, save_image_set
+from symzoo.data.images import save_image_set
 from symzoo.data.zoo import read_zoo
+from symzoo.sources.digits import DigitsSettings, digits_image_set
 from symzoo.zoo.generate import merge_shards, state_path
 
 ZOO = {
@@ -33,7 +34,7 @@ ZOO = {
 @pytest.fixture(scope="module")
 def digits(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("data") / "digits.npz"
-    save_image_set(path, build_image_set({"source": "digits"}, path.parent))
+    save_image_set(path, digits_image_set(DigitsSettings(fractions=(0.6, 0.2, 0.2), seed=0)))
     return path
 
 

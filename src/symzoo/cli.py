@@ -67,9 +67,9 @@ def _data_args(p: argparse.ArgumentParser) -> None:
 
 @command("data", "build an image set (digits, CIFAR-10-GS) as an .npz", _data_args)
 def _data(args: argparse.Namespace) -> None:
-    from symzoo.data.images import build_image_set, save_image_set
+    from symzoo.stages import data
 
-    save_image_set(args.out, build_image_set(args.options, args.cache))
+    data.run(args.options, args.out, args.cache)
     log.info("wrote %s", args.out)
 
 
@@ -81,9 +81,9 @@ def _smallcnnzoo_args(p: argparse.ArgumentParser) -> None:
 
 @command("smallcnnzoo", "download a Small CNN Zoo archive and convert it to the zoo format", _smallcnnzoo_args)
 def _smallcnnzoo(args: argparse.Namespace) -> None:
-    from symzoo.data.smallcnnzoo import build_small_cnn_zoo
+    from symzoo.stages import smallcnnzoo
 
-    build_small_cnn_zoo(args.options, args.out, args.cache)
+    smallcnnzoo.run(args.options, args.out, args.cache)
     log.info("wrote %s", args.out)
 
 

@@ -1,14 +1,20 @@
 """Resumable, checksum-verified downloads.
 
-:func:`fetch` streams a URL into ``dest + ".part"``, resumes an interrupted ``.part`` with an HTTP
-``Range`` request, verifies the given digests and only then renames the file onto ``dest``, so
-``dest`` is always either absent or complete and verified.
+:func:`download` is the one helper every source uses. It calls :func:`fetch`, which streams a URL into
+``dest + ".part"``, resumes an interrupted ``.part`` with an HTTP ``Range`` request, verifies the given
+digests and only then renames the file onto ``dest``, so ``dest`` is always either absent or complete and
+verified. For files without a published digest, :func:`download` can also trust the first download: it
+records its sha256 beside the file (``dest + ".sha256"``) and verifies every later use against the record,
+under a lock (``dest + ".lock"``) so that concurrent jobs sharing a cache download it once.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import http.client
+import logging
 import os
 import re
 import sys
@@ -16,9 +22,15 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import urllib.response
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
+
+from symzoo.atomic import atomic_path
+
+log = logging.getLogger(__name__)
 
 CHUNK_SIZE = 1 << 20
 """Bytes read (from the network or a file) per step."""
@@ -28,6 +40,7 @@ TIMEOUT_S = 60.0
 
 _Response = http.client.HTTPResponse | urllib.response.addinfourl
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 class DownloadError(OSError):
@@ -45,6 +58,83 @@ def file_digest(path: Path, algorithm: str) -> str:
         while chunk := f.read(CHUNK_SIZE):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Downloaded:
+    """A downloaded, verified file and its sha256 (None when no sha256 was given or recorded)."""
+
+    path: Path
+    sha256: str | None
+
+
+@contextlib.contextmanager
+def locked(lock_path: Path) -> Iterator[None]:
+    """An exclusive lock (flock) on ``lock_path``: concurrent jobs sharing a cache take turns."""
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def download(
+    url: str,
+    dest: Path,
+    *,
+    md5: str | None = None,
+    sha256: str | None = None,
+    trust_on_first_use: bool = False,
+    desc: str | None = None,
+) -> Downloaded:
+    """Download ``url`` to ``dest`` (or reuse a verified ``dest``); the one download helper of every source.
+
+    Without ``trust_on_first_use`` this is :func:`fetch` with the given digests (a file with a published
+    digest, like CIFAR-10's md5). With it (a file without one, like a Small CNN Zoo archive), a given
+    ``sha256`` is verified as usual; without one, the sha256 of the first download is recorded in
+    ``dest + ".sha256"`` and every later use is verified against the record. Then the whole call holds an
+    exclusive lock on ``dest + ".lock"``, so that concurrent jobs sharing the cache download the file once
+    and record it once. A mismatch raises :class:`ChecksumError` saying which digest it broke.
+    """
+    dest = Path(dest)
+    if not trust_on_first_use:
+        return Downloaded(fetch(url, dest, md5=md5, sha256=sha256, desc=desc), sha256.lower() if sha256 else None)
+    if md5 is not None:
+        raise ValueError("download: trust on first use records a sha256; give sha256, not md5")
+    with locked(dest.with_name(dest.name + ".lock")):
+        return _download_on_first_use(url, dest, sha256, desc or dest.name)
+
+
+def _download_on_first_use(url: str, dest: Path, sha256: str | None, desc: str) -> Downloaded:
+    """:func:`download` with ``trust_on_first_use``, inside the lock."""
+    record = dest.with_name(dest.name + ".sha256")
+    if sha256:
+        configured = sha256.lower()
+        try:
+            fetch(url, dest, sha256=configured, desc=desc)
+        except ChecksumError as err:
+            raise ChecksumError(f"{dest}: sha256 does not match the configured sha256 {configured} ({err})") from err
+        return Downloaded(dest, configured)
+    if record.is_file():
+        recorded = (record.read_text().split() or [""])[0].lower()
+        if not _SHA256.fullmatch(recorded):
+            raise ValueError(f"{record}: not a sha256 record (delete it to record the archive's digest again)")
+        try:
+            fetch(url, dest, sha256=recorded, desc=desc)
+        except ChecksumError as err:
+            raise ChecksumError(
+                f"{dest}: sha256 does not match {recorded}, recorded in {record} when it was first downloaded "
+                f"({err}); if the archive changed upstream on purpose, delete {record} and {dest}"
+            ) from err
+        return Downloaded(dest, recorded)
+    fetch(url, dest, desc=desc)
+    digest = file_digest(dest, "sha256")
+    with atomic_path(record) as tmp:
+        tmp.write_text(f"{digest}  {dest.name}\n")
+    log.info("recorded sha256 %s of %s in %s (trust on first use)", digest, dest, record)
+    return Downloaded(dest, digest)
 
 
 def fetch(

@@ -1,0 +1,29 @@
+"""Stage ``dataset``: an image set (digits, CIFAR-10-GS) as ``results/data/{dataset}.npz``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from symzoo.data.images import ImageSet, save_image_set
+from symzoo.sources.cifar import Cifar10Settings, cifar10_gs_image_set
+from symzoo.sources.digits import DigitsSettings, digits_image_set
+
+
+def build(options: dict, cache_dir: Path) -> ImageSet:
+    """The image set of one validated ``datasets`` entry (the schema's ``dataset``, defaults filled in).
+
+    Downloads (CIFAR-10) are cached in ``cache_dir``.
+    """
+    source = options["source"]
+    if source == "digits":
+        return digits_image_set(DigitsSettings(fractions=tuple(options["fractions"]), seed=options["seed"]))
+    if source == "cifar10":
+        settings = Cifar10Settings(url=options["url"], md5=options["md5"], resize=options["resize"])
+        return cifar10_gs_image_set(settings, Path(cache_dir))
+    raise ValueError(f"unknown image set source {source!r}; expected 'digits' or 'cifar10'")
+
+
+def run(options: dict, out: Path, cache_dir: Path) -> Path:
+    """Build the image set of ``options`` and write it atomically to ``out`` (nothing is written on error)."""
+    save_image_set(out, build(options, cache_dir))
+    return out

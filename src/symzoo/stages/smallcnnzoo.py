@@ -1,0 +1,52 @@
+"""Stage ``smallcnnzoo``: a Small CNN Zoo archive, downloaded and converted, as the zoo ``results/zoo/{zoo}/``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from symzoo.data.zoo import ARCH, MODELS, PARAMS, write_zoo
+from symzoo.sources.smallcnnzoo import ArchiveSource, Selection, convert_archive, download_archive
+
+
+def archive_source(options: dict) -> ArchiveSource:
+    """Which archive a validated ``zoos`` entry (the schema's ``zoo_smallcnnzoo``) downloads, and its check."""
+    return ArchiveSource(name=options["archive"], url=options["url"], sha256=options["sha256"])
+
+
+def selection(options: dict) -> Selection:
+    """Which networks of the archive a validated ``zoos`` entry keeps, and how it splits them."""
+    return Selection(
+        step=int(options["step"]),
+        activation=options["activation"],
+        min_accuracy=float(options["min_accuracy"]),
+        fractions=tuple(options["fractions"]),
+        seed=int(options["seed"]),
+    )
+
+
+def run(options: dict, out_dir: Path, cache_dir: Path) -> Path:
+    """Download, convert, filter and split the archive of ``options`` into the zoo ``out_dir``.
+
+    The archive and its extracted members are cached in ``cache_dir``. On any error no zoo file is left in
+    ``out_dir``.
+    """
+    out_dir, cache_dir = Path(out_dir), Path(cache_dir)
+    source, chosen = archive_source(options), selection(options)
+    downloaded = download_archive(source, cache_dir)
+    spec, params, models = convert_archive(downloaded.path, chosen, cache_dir)
+    meta = {
+        "dataset": options["dataset"],
+        "source": {
+            "kind": "smallcnnzoo",
+            "archive": source.name,
+            "url": source.resolved_url,
+            "sha256": downloaded.sha256,
+            "step": chosen.step,
+        },
+    }
+    try:
+        return write_zoo(out_dir, spec, params, models, meta=meta)
+    except BaseException:
+        for name in (PARAMS, MODELS, ARCH):  # a half-written zoo is worse than none
+            (out_dir / name).unlink(missing_ok=True)
+        raise
