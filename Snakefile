@@ -1,4 +1,7 @@
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
+
+from symzoo.config import ConfigError
+from symzoo.config import validate as validated
 
 min_version("8.0")
 
@@ -9,7 +12,12 @@ if not workflow.overwrite_configfiles:
     configfile: "config/config.yaml"
 
 
-validate(config, "workflow/schemas/config.schema.json")
+# The schema (defaults filled in) and the cross-key rules, with a message that names the key: the same check
+# as `symzoo check-config`.
+try:
+    config.update(validated(config))
+except ConfigError as err:
+    raise WorkflowError(str(err)) from None
 
 
 include: "workflow/rules/common.smk"

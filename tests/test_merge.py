@@ -143,8 +143,9 @@ def test_pairs_are_disjoint_seeded_and_from_the_top():
     ids = pairs["model_a"].to_list() + pairs["model_b"].to_list()
     assert len(set(ids)) == 20 and set(ids) <= set(top.tolist())
     assert pairs.equals(select_pairs(models, 10, 30, seed=3)) and not pairs.equals(select_pairs(models, 10, 30, 4))
-    assert len(select_pairs(models, 100, 30, seed=0)) == 15  # as many as there are
-    with pytest.raises(ValueError, match="at least 2"):
+    with pytest.raises(ValueError, match=r"merge.pairs = 16 needs 32 .* at most 15"):  # never silently fewer
+        select_pairs(models, 16, 30, seed=0)
+    with pytest.raises(ValueError, match="merge.pairs"):
         select_pairs(models_frame(np.array([0.5])), 1, 10, 0)
 
 

@@ -38,8 +38,8 @@ def digest(parts: Iterable[bytes | str]) -> str:
 
 def save(path: str | os.PathLike, kind: str, version: int, fingerprint: dict[str, Any], state: dict[str, Any]) -> None:
     """Write a checkpoint atomically: a reader sees the previous file or this one, never a part."""
-    with atomic_path(path) as tmp:
-        torch.save({"kind": kind, "version": version, "fingerprint": fingerprint, "state": state}, tmp)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save({"kind": kind, "version": version, "fingerprint": fingerprint, "state": state}, f)
 
 
 def load(path: str | os.PathLike, kind: str, version: int, fingerprint: dict[str, Any]) -> dict[str, Any] | None:

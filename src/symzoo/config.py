@@ -59,9 +59,33 @@ def validate(data: dict, definition: str | None = None, where: str = "config") -
     if definition is None:
         for name, zoo in data["zoos"].items():
             _check_zoo(zoo, data["datasets"], f"{where}: key 'zoos.{name}")
+        for name, dataset in data["datasets"].items():
+            _check_fractions(dataset, f"{where}: key 'datasets.{name}.fractions'")
+        _check_merge(data["merge"], f"{where}: key 'merge.")
+        if "controls" in data["encoders"]:
+            raise ConfigError(f"{where}: key 'encoders.controls': the name is reserved for the fidelity controls")
+        unknown = sorted(set(data["budget"]["encoders"]) - set(data["encoders"]))
+        if unknown:
+            raise ConfigError(f"{where}: key 'budget.encoders': {unknown} are not among the encoders")
     elif definition in ("zoo", "zoo_generate"):
         _check_zoo(data, None, f"{where}: key '")
+    elif definition == "merge":
+        _check_merge(data, f"{where}: key '")
     return data
+
+
+def _check_fractions(entry: dict, key: str) -> None:
+    fractions = entry.get("fractions")
+    if fractions is not None and abs(sum(fractions) - 1) > 1e-6:
+        raise ConfigError(f"{key}: {fractions} must sum to 1, not {sum(fractions):g}")
+
+
+def _check_merge(merge: dict, key: str) -> None:
+    if 2 * merge["pairs"] > merge["top"]:
+        raise ConfigError(
+            f"{key}pairs': {merge['pairs']} disjoint pairs need {2 * merge['pairs']} networks, but pairs are drawn "
+            f"from the top {merge['top']} (merge.top)"
+        )
 
 
 def entry(definition: str, **keys: Any) -> dict:
@@ -73,6 +97,7 @@ def entry(definition: str, **keys: Any) -> dict:
 def _check_zoo(zoo: dict, datasets: dict | None, key: str) -> None:
     """Cross-key rules that a JSON schema cannot state; ``key`` prefixes the dotted key in messages."""
     sep = "" if key.endswith("'") else "."
+    _check_fractions(zoo, f"{key}{sep}fractions'")
     if datasets is not None and zoo["dataset"] not in datasets:
         raise ConfigError(f"{key}{sep}dataset': {zoo['dataset']!r} is not one of the datasets {sorted(datasets)}")
     if zoo["source"] == "generate":

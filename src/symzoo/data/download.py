@@ -137,6 +137,13 @@ def _download_on_first_use(url: str, dest: Path, sha256: str | None, desc: str) 
     return Downloaded(dest, digest)
 
 
+def forget(dest: Path) -> None:
+    """Remove a downloaded file and its first-use sha256 record, so the next :func:`download` fetches and records
+    it afresh (for a file found corrupt after its digest was trusted on first use)."""
+    for path in (dest, dest.with_name(dest.name + ".sha256"), dest.with_name(dest.name + ".part")):
+        path.unlink(missing_ok=True)
+
+
 def fetch(
     url: str,
     dest: Path,
@@ -208,7 +215,10 @@ def _download(url: str, part: Path, desc: str) -> None:
             return
         raise DownloadError(f"{url}: HTTP {err.code} {err.reason}") from err
     except (OSError, http.client.HTTPException) as err:
-        raise DownloadError(f"{url}: download failed ({err!r}); partial data kept in {part}") from err
+        kept = (
+            f"; partial data kept in {part} (the next run resumes it)" if part.is_file() and part.stat().st_size else ""
+        )
+        raise DownloadError(f"{url}: download failed ({err!r}){kept}") from err
 
 
 def _content_range(response: _Response) -> tuple[int | None, int | None]:

@@ -7,6 +7,7 @@ shape for all three splits. The sources that build image sets live in :mod:`symz
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,8 +66,17 @@ def load_image_set(path: Path) -> ImageSet:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"image set {path} not found")
-    with np.load(path, allow_pickle=False) as npz:
-        arrays = {key: npz[key] for key in npz.files}
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as err:
+        raise ValueError(f"image set {path}: not an image-set .npz file ({type(err).__name__})") from None
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        raise ValueError(f"image set {path}: a single .npy array, not an image-set .npz file")
+    try:
+        with loaded as npz:
+            arrays = {key: npz[key] for key in npz.files}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
+        raise ValueError(f"image set {path}: corrupt .npz file ({err})") from None
     _validate(arrays, str(path))
     return ImageSet(**{key: arrays[key] for key in KEYS})
 

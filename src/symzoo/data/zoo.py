@@ -102,7 +102,11 @@ def drop_nonfinite(params: np.ndarray, models: pl.DataFrame) -> tuple[np.ndarray
     """Drop networks with NaN or inf parameters (logging how many) and renumber ``model_id``."""
     bad = _nonfinite_rows(params)
     if len(bad):
-        log.warning("dropped %d of %d networks with NaN/inf parameters", len(bad), len(params))
+        named = models[bad[:10]].select(*[c for c in ("run_id", "step") if c in models.columns]).rows()
+        more = f" and {len(bad) - 10} more" if len(bad) > 10 else ""
+        log.warning(
+            "dropped %d of %d networks with NaN/inf parameters (run, step): %s%s", len(bad), len(params), named, more
+        )
         keep = np.setdiff1d(np.arange(len(params)), bad)
         params, models = params[keep], models[keep]
     return params, models.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("model_id"))
@@ -130,12 +134,20 @@ def finalize_models(
     splits = assign_splits(models["run_id"].to_list(), fractions, seed)
     split = pl.Series("split", splits, dtype=pl.String)
     models = models.with_columns(pl.when(pl.col("kept")).then(split).otherwise(None).alias("split"))
+    counts = {s: int((models["split"] == s).sum()) for s in SPLITS}
     log.info(
         "kept %d of %d networks (%s)",
         models["kept"].sum(),
         len(models),
-        ", ".join(f"{s}: {(models['split'] == s).sum()}" for s in SPLITS),
+        ", ".join(f"{s}: {n}" for s, n in counts.items()),
     )
+    empty = [s for s, n in counts.items() if n == 0]
+    if empty:
+        log.warning(
+            "the %s split(s) came out empty (%d kept networks, fractions %s): training an autoencoder needs train "
+            "and val networks, merging needs test networks; grow the zoo or lower the accuracy filter",
+            "/".join(empty), models["kept"].sum(), list(fractions),
+        )  # fmt: skip
     return params, models
 
 

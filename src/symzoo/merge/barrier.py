@@ -27,6 +27,23 @@ FIDELITY = ("loss_barrier_orig", "endpoint_kl", "endpoint_acc_gap", "mid_kl")
 METRICS = (*BARRIERS, *FIDELITY)
 
 
+VALUES = ("alpha", "loss", "accuracy", "kl_a", "kl_b", "orig_loss_a", "orig_loss_b", "orig_acc_a", "orig_acc_b")
+
+
+def check_complete(curves: pl.DataFrame, by: list[str]) -> None:
+    """An error naming the curves and points that are NaN or missing: polars' max and min skip them, which
+    would change a barrier silently."""
+    missing = [c for c in VALUES if c not in curves.columns]
+    if missing:
+        raise ValueError(f"curves: missing column(s) {missing}")
+    bad = curves.filter(pl.any_horizontal([pl.col(c).is_null() | pl.col(c).is_nan() for c in VALUES]))
+    if len(bad):
+        where = bad.select(*by, "alpha").unique(maintain_order=True).head(5).to_dicts()
+        raise ValueError(
+            f"curves: {len(bad)} point(s) with NaN or missing values, e.g. at {where}; no barrier is computed"
+        )
+
+
 def pair_barriers(curves: pl.DataFrame, by: list[str] | tuple[str, ...] = ("pair_id",)) -> pl.DataFrame:
     """One row per curve (grouped by ``by``): barriers, endpoint fidelity and the endpoints' loss and accuracy.
 
@@ -34,6 +51,7 @@ def pair_barriers(curves: pl.DataFrame, by: list[str] | tuple[str, ...] = ("pair
     ``orig_loss_b``, ``orig_acc_a``, ``orig_acc_b`` (constant within a curve).
     """
     by = list(by)
+    check_complete(curves, by)
     alpha = pl.col("alpha")
     first, last = alpha.arg_min(), alpha.arg_max()
     middle = (alpha - 0.5).abs().arg_min()

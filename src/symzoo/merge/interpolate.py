@@ -34,18 +34,18 @@ def top_test_networks(models: pl.DataFrame, top: int) -> np.ndarray:
 def select_pairs(models: pl.DataFrame, n_pairs: int, top: int, seed: int) -> pl.DataFrame:
     """``n_pairs`` disjoint pairs drawn (seeded) from the ``top`` kept test-split networks by test accuracy.
 
-    Returns pair_id, model_a, model_b (row indices of the zoo). With fewer than 2 n_pairs candidates it takes
-    as many pairs as there are (logged); with fewer than two it is an error.
+    Returns pair_id, model_a, model_b (row indices of the zoo). Fewer than ``2 n_pairs`` candidates is an error
+    that says how many pairs the zoo allows (a silently smaller experiment would be misread).
     """
     candidates = top_test_networks(models, top)
-    n = min(n_pairs, len(candidates) // 2)
-    if n == 0:
-        raise ValueError(f"need at least 2 kept test-split networks to pair, found {len(candidates)}")
-    if n < n_pairs:
-        log.warning("only %d test networks: %d disjoint pairs instead of %d", len(candidates), n, n_pairs)
-    chosen = np.random.default_rng(seed).choice(candidates, size=2 * n, replace=False)
+    if 2 * n_pairs > len(candidates):
+        raise ValueError(
+            f"merge.pairs = {n_pairs} needs {2 * n_pairs} kept test-split networks among the top {top}, the zoo has "
+            f"{len(candidates)}: set merge.pairs to at most {len(candidates) // 2} or grow the zoo"
+        )
+    chosen = np.random.default_rng(seed).choice(candidates, size=2 * n_pairs, replace=False)
     return pl.DataFrame(
-        {"pair_id": np.arange(n), "model_a": chosen[0::2], "model_b": chosen[1::2]},
+        {"pair_id": np.arange(n_pairs), "model_a": chosen[0::2], "model_b": chosen[1::2]},
         schema={"pair_id": pl.Int64, "model_a": pl.Int64, "model_b": pl.Int64},
     )
 

@@ -31,8 +31,11 @@ def orbit_curves(
     best test networks, one random g per network and kind (``methods``: name → autoencoder or None; the
     ``medoid`` method needs the ``medoid`` network)."""
     ids = top_test_networks(zoo.models, networks)
-    if not len(ids):
-        raise ValueError(f"zoo {zoo.root}: no kept test-split networks for the orbit experiment")
+    if len(ids) < networks:
+        raise ValueError(
+            f"merge.orbit.networks = {networks}, but zoo {zoo.root} has {len(ids)} kept test-split networks: "
+            f"set it to at most {len(ids)} or grow the zoo"
+        )
     pairs = pl.DataFrame({"pair_id": range(len(ids)), "model_a": ids, "model_b": ids})
     theta = zoo.tensor(ids, x.device)
     alpha = alphas(n_alphas)

@@ -165,8 +165,10 @@ def build_autoencoder(spec: NetSpec, arch: Architecture, thetas_train: Tensor | 
 
 def save_autoencoder(path: str | Path, ae: Autoencoder, state_dict: dict[str, Tensor], **extra: Any) -> None:
     """Write ``model.pt``: the model's config, ``state_dict`` and JSON-ready ``extra`` entries (the caller writes
-    atomically; this is the one place the format is defined)."""
-    torch.save({"config": ae.config(), "state_dict": state_dict, **extra}, path)
+    atomically; this is the one place the format is defined). Written through a file object, so the zip does not
+    record the (temporary) file name: equal models give equal bytes."""
+    with open(path, "wb") as f:
+        torch.save({"config": ae.config(), "state_dict": state_dict, **extra}, f)
 
 
 def load_autoencoder(path: str | Path, device: str | torch.device = "cpu") -> Autoencoder:

@@ -44,6 +44,7 @@ def budget_figure(table: pl.DataFrame, controls: pl.DataFrame | None = None) -> 
                 y=metric,
                 hue="run",
                 marker="o",
+                errorbar=None,
                 ax=ax,
                 legend=(i == 0 and j == len(axes_names) - 1),
             )

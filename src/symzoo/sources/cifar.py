@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pickle
 import tarfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,6 +61,19 @@ def read_batches(archive: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
 
     The batches are pickles, so only archives whose checksum was verified should be read.
     """
+    try:
+        batches = _read_batches(archive)
+    except (EOFError, tarfile.TarError, zlib.error, OSError, pickle.UnpicklingError) as err:
+        if isinstance(err, FileNotFoundError):
+            raise
+        raise ValueError(
+            f"{archive}: corrupt or truncated CIFAR-10 archive ({type(err).__name__}: {err}); delete it to download "
+            "it again"
+        ) from err
+    return batches
+
+
+def _read_batches(archive: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     wanted = {f"{_FOLDER}/{name}": name for name in (*_TRAIN, _TEST)}
     batches: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     with tarfile.open(archive, "r:gz") as tar:

@@ -20,7 +20,9 @@ def save(fig: plt.Figure, out_dir: Path, name: str) -> list[Path]:
     for fmt in FORMATS:
         path = Path(out_dir) / f"{name}.{fmt}"
         with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=fmt, bbox_inches="tight", dpi=150)
+            # no creation date (PDF) and one software tag: the same tables give the same bytes
+            metadata = {"CreationDate": None} if fmt == "pdf" else {"Software": "symzoo"}
+            fig.savefig(tmp, format=fmt, bbox_inches="tight", dpi=150, metadata=metadata)
         paths.append(path)
     plt.close(fig)
     return paths

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
+from symzoo.data.download import forget
 from symzoo.data.zoo import ARCH, MODELS, PARAMS, write_zoo
 from symzoo.sources.smallcnnzoo import ArchiveSource, Selection, convert_archive, download_archive
+from symzoo.sources.smallcnnzoo.archive import CorruptArchiveError
+
+log = logging.getLogger(__name__)
 
 
 def archive_source(options: dict) -> ArchiveSource:
@@ -33,7 +38,24 @@ def run(options: dict, out_dir: Path, cache_dir: Path) -> Path:
     out_dir, cache_dir = Path(out_dir), Path(cache_dir)
     source, chosen = archive_source(options), selection(options)
     downloaded = download_archive(source, cache_dir)
-    spec, params, models = convert_archive(downloaded.path, chosen, cache_dir)
+    try:
+        spec, params, models = convert_archive(downloaded.path, chosen, cache_dir)
+    except CorruptArchiveError as err:
+        if source.sha256 is not None:  # it matched the published digest: downloading again cannot help
+            raise
+        # Its digest was only recorded on first use, so the record may vouch for a broken download (a truncated
+        # transfer, a server fault since fixed): forget both and download once more.
+        log.warning("%s; its sha256 was recorded on first use: deleting it and its record, downloading again", err)
+        forget(downloaded.path)
+        downloaded = download_archive(source, cache_dir)
+        try:
+            spec, params, models = convert_archive(downloaded.path, chosen, cache_dir)
+        except CorruptArchiveError as again:
+            forget(downloaded.path)
+            raise CorruptArchiveError(
+                f"{again}; downloaded twice from {source.resolved_url}, corrupt both times (both copies deleted): "
+                "the server sends a broken file"
+            ) from again
     meta = {
         "dataset": options["dataset"],
         "source": {

@@ -26,11 +26,21 @@ def stack(paths: Mapping[str, Path], keys: tuple[str, ...]) -> pl.DataFrame:
         values = name.split("/")
         if len(values) != len(keys):
             raise ValueError(f"table name {name!r} must have the form {'/'.join(keys)}")
-        frame = pl.read_parquet(path)
+        frame = read_parquet(path, "table")
         frames.append(frame.select(*[pl.lit(v).alias(k) for k, v in zip(keys, values)], pl.all()))
     if not frames:
         raise ValueError(f"no tables given for {'/'.join(keys)}")
     return pl.concat(frames, how="diagonal_relaxed")
+
+
+def read_parquet(path: Path, what: str) -> pl.DataFrame:
+    """A Parquet file, or an error that names it (not polars' traceback)."""
+    try:
+        return pl.read_parquet(path)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such {what}") from None
+    except Exception as err:  # polars raises several error types for a file that is not Parquet
+        raise ValueError(f"{path}: not a readable {what} (Parquet) file: {str(err).splitlines()[0]}") from None
 
 
 def write(table: pl.DataFrame | str, path: Path) -> None:
@@ -51,12 +61,15 @@ def run(
     fidelity: Mapping[str, Path],
     out_dir: Path,
 ) -> dict[str, pl.DataFrame | str]:
-    tables = build_tables(
-        stack(curves, ("zoo", "method")),
-        stack(orbit, ("zoo",)),
-        stack(histories, ("zoo", "encoder")) if histories else pl.DataFrame(),
-        stack(fidelity, ("zoo", "source")).drop("source") if fidelity else pl.DataFrame(),
-    )
+    try:
+        tables = build_tables(
+            stack(curves, ("zoo", "method")),
+            stack(orbit, ("zoo",)),
+            stack(histories, ("zoo", "encoder")) if histories else pl.DataFrame(),
+            stack(fidelity, ("zoo", "source")).drop("source") if fidelity else pl.DataFrame(),
+        )
+    except pl.exceptions.PolarsError as err:  # a table of the wrong shape (columns, types)
+        raise ValueError(f"tables: an input table does not have the expected columns ({err})") from None
     for name, table in tables.items():
         write(table, Path(out_dir) / name)
     log.info("wrote %d tables to %s", len(tables), out_dir)

@@ -112,6 +112,10 @@ def _archive_stem(path: Path) -> str:
     return path.stem
 
 
+class CorruptArchiveError(ValueError):
+    """The archive cannot be read to its end (truncated, damaged): its bytes, not its format, are wrong."""
+
+
 def _stamp_of(path: Path) -> dict:
     stat = path.stat()
     return {"archive": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
@@ -159,7 +163,7 @@ def _extract(path: Path, folder: Path) -> dict[str, str]:
         for member in MEMBERS:  # members of an archive that failed its check are not to be trusted
             (folder / member).unlink(missing_ok=True)
         if isinstance(err, tarfile.TarError | lzma.LZMAError | EOFError | zlib.error):
-            raise ValueError(f"{path}: corrupt or unreadable archive, not a complete tar.xz ({err})") from err
+            raise CorruptArchiveError(f"{path}: corrupt or unreadable archive, not a complete tar.xz ({err})") from err
         raise
     with atomic_path(stamp_path) as tmp:
         tmp.write_text(json.dumps({**stamp, "members": found}, indent=2) + "\n")

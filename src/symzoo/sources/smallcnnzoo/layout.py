@@ -97,6 +97,12 @@ def plan(layout: Layout, activation: str, side: int, n_columns: int, where: str)
     for (_, end_a, name_a), (start_b, _, name_b) in zip(spans, spans[1:], strict=False):
         if start_b < end_a:
             raise ValueError(f"{where}: the slices of {name_a} and {name_b} overlap")
+    covered = sum(end - start for start, end, _ in spans)
+    if covered != n_columns:  # columns no variable describes: not the network the layout says
+        raise ValueError(
+            f"{where}: the variables cover {covered} of the {n_columns} columns of {WEIGHTS}; "
+            "the layout does not describe the weights"
+        )
     return spec, variables
 
 
