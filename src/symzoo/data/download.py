@@ -215,10 +215,15 @@ def _download(url: str, part: Path, desc: str) -> None:
             return
         raise DownloadError(f"{url}: HTTP {err.code} {err.reason}") from err
     except (OSError, http.client.HTTPException) as err:
-        kept = (
-            f"; partial data kept in {part} (the next run resumes it)" if part.is_file() and part.stat().st_size else ""
-        )
-        raise DownloadError(f"{url}: download failed ({err!r}){kept}") from err
+        raise DownloadError(f"{url}: download failed ({err!r}){_kept(part)}") from err
+
+
+def _kept(part: Path) -> str:
+    """What a failed download leaves, for its error message: a resumable ``.part``, or nothing."""
+    if part.is_file() and part.stat().st_size:
+        return f"; partial data kept in {part} (the next run resumes it)"
+    part.unlink(missing_ok=True)
+    return ""
 
 
 def _content_range(response: _Response) -> tuple[int | None, int | None]:
@@ -244,4 +249,4 @@ def _stream(url: str, response: _Response, part: Path, offset: int, desc: str) -
             received += len(chunk)
             bar.update(len(chunk))
     if length is not None and received != length:
-        raise DownloadError(f"{url}: connection closed after {received} of {length} bytes; partial data kept in {part}")
+        raise DownloadError(f"{url}: connection closed after {received} of {length} bytes{_kept(part)}")
