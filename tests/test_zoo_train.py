@@ -1,6 +1,5 @@
-"""zoo layer: configuration sampling, initialisation, vmapped population training."""
+"""zoo layer: vmapped population training (sampling: tests/test_zoo_sample.py)."""
 
-import math
 import random
 
 import polars as pl
@@ -11,7 +10,7 @@ import torch.nn.functional as F
 from symzoo.bench.zoo_train import bench_zoo_train
 from symzoo.nets.functional import forward
 from symzoo.nets.spec import NetSpec
-from symzoo.zoo.sample import DEFAULT_RANGES, init_params, sample_configs
+from symzoo.zoo.sample import init_params
 from symzoo.zoo.train import (
     TrainSettings,
     _fmix_,
@@ -21,40 +20,7 @@ from symzoo.zoo.train import (
     save_state,
     train_population,
 )
-
-SPECS = {
-    "mlp": NetSpec("mlp", (1, 4, 4), (8, 6), 3, "tanh"),
-    "cnn": NetSpec("cnn", (1, 7, 7), (4, 3), 3, "relu", padding=1),
-}
-N_TRAIN, BATCH = 40, 8  # 5 steps per epoch
-
-RANGES = {"learning_rate": [1e-3, 2e-2], "l2": [1e-4, 1e-2], "dropout": [0.1, 0.4], "train_fraction": [0.4, 1.0]}
-
-
-def make_data(spec: NetSpec, n_train: int = N_TRAIN, seed: int = 0, easy: bool = False) -> dict:
-    g = torch.Generator().manual_seed(seed)
-    data = {}
-    proj = torch.randn(math.prod(spec.input_shape), spec.num_classes, generator=g)
-    for split, n in (("train", n_train), ("val", 24), ("test", 24)):
-        x = torch.randn(n, *spec.input_shape, generator=g)
-        y = (x.flatten(1) @ proj).argmax(1) if easy else torch.randint(0, spec.num_classes, (n,), generator=g)
-        data[f"x_{split}"], data[f"y_{split}"] = x, y
-    return data
-
-
-def population(n: int = 6, seed: int = 0, **columns) -> pl.DataFrame:
-    """Sampled configs, two per optimizer (for n = 6), dropout and L2 on every network."""
-    cfg = sample_configs(n, RANGES, seed)
-    columns.setdefault("optimizer", (["sgd", "adam", "rmsprop"] * n)[:n])
-    return cfg.with_columns(**{k: pl.Series(v) for k, v in columns.items()})
-
-
-def settings(epochs: int = 2, checkpoints: tuple[int, ...] = ()) -> TrainSettings:
-    return TrainSettings(epochs=epochs, checkpoints=checkpoints, batch_size=BATCH, eval_batch_size=16)
-
-
-def train(spec, cfg, data, epochs: int = 2, **kw) -> torch.Tensor:
-    return train_population(spec, cfg, data, settings(epochs), progress=False, **kw).params
+from tests.fixtures.zoo import BATCH, N_TRAIN, SPECS, make_data, population, settings, train
 
 
 def reference(spec: NetSpec, cfg: pl.DataFrame, data: dict, epochs: int) -> torch.Tensor:
@@ -74,69 +40,6 @@ def reference(spec: NetSpec, cfg: pl.DataFrame, data: dict, epochs: int) -> torc
             loss.backward()
             opt.step()
     return theta.detach()
-
-
-# -- sampling ----------------------------------------------------------------------------------------
-
-
-def test_sample_configs_is_deterministic_and_independent_of_n_and_sharding():
-    full = sample_configs(10, {}, seed=7)
-    assert full.equals(sample_configs(10, {}, seed=7))
-    shards = pl.concat([sample_configs(4, {}, seed=7), sample_configs(6, {}, seed=7, first_index=4)])
-    assert shards.equals(full)
-    assert sample_configs(3, {}, seed=7).equals(full.head(3))
-    assert full["run_id"].to_list() == [f"run-{i:06d}" for i in range(10)]
-    assert full["seed"].n_unique() == 10 and full.schema["seed"] == pl.Int64
-    assert not full.equals(sample_configs(10, {}, seed=8))
-
-
-def test_sampled_values_lie_in_their_ranges():
-    ranges = {"optimizers": ["adam", "sgd"], "learning_rate": [1e-3, 1e-2], "inits": ["normal"], "dropout": [0, 0]}
-    cfg = sample_configs(200, ranges, seed=1)
-    assert set(cfg["optimizer"]) == {"adam", "sgd"} and set(cfg["init"]) == {"normal"}
-    assert cfg["learning_rate"].min() >= 1e-3 and cfg["learning_rate"].max() <= 1e-2
-    assert (cfg["dropout"] == 0).all()
-    for key in ("l2", "init_std", "train_fraction"):
-        lo, hi = DEFAULT_RANGES[key]
-        assert lo <= cfg[key].min() and cfg[key].max() <= hi
-    # log-uniform: about half the draws below the geometric midpoint
-    assert 0.35 < (cfg["l2"] < math.sqrt(1e-8 * 1e-2)).mean() < 0.65
-
-
-@pytest.mark.parametrize(
-    "bad, key",
-    [
-        ({"learning_rate": [1e-2, 1e-3]}, "learning_rate"),
-        ({"l2": [0.0, 1e-2]}, "l2"),
-        ({"init_std": [-1.0, 1.0]}, "init_std"),
-        ({"dropout": [0.1, 1.0]}, "dropout"),
-        ({"train_fraction": [0.5, 1.5]}, "train_fraction"),
-        ({"optimizers": ["sgd", "lbfgs"]}, "optimizers"),
-        ({"inits": ["orthogonal"]}, "inits"),
-        ({"momentum": [0.9, 0.9]}, "momentum"),
-        ({"learning_rate": 0.01}, "learning_rate"),
-    ],
-)
-def test_bad_ranges_are_rejected_by_key(bad, key):
-    with pytest.raises(ValueError, match=key):
-        sample_configs(3, bad, seed=0)
-
-
-def test_init_params_follows_the_scheme_per_network():
-    spec = NetSpec("cnn", (8, 32, 32), (64, 10), 10, "relu")
-    cfg = sample_configs(3, {}, seed=0).with_columns(
-        init=pl.Series(["xavier_normal", "he_normal", "normal"]), init_std=pl.Series([0.1, 0.1, 0.05])
-    )
-    theta = init_params(spec, cfg)
-    w = spec.tensor(1, "weight")  # conv 64 -> 10, 3x3: fan_in 576, fan_out 90
-    stds = theta[:, w.offset : w.stop].std(dim=1)
-    expected = [math.sqrt(2 / (576 + 90)), math.sqrt(2 / 576), 0.05]
-    for got, want in zip(stds.tolist(), expected, strict=True):
-        assert got == pytest.approx(want, rel=0.05)
-    for t in spec.layout:
-        if t.name.endswith("bias"):
-            assert (theta[:, t.offset : t.stop] == 0).all()
-    assert torch.equal(init_params(spec, cfg[1:2])[0], theta[1])
 
 
 # -- randomness ----------------------------------------------------------------------------------------

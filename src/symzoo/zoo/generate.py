@@ -21,7 +21,7 @@ from symzoo.atomic import atomic_path
 from symzoo.data.images import load_image_set
 from symzoo.data.zoo import ARCH, MODELS, PARAMS, finalize_models, write_zoo
 from symzoo.nets.spec import NetSpec
-from symzoo.zoo.sample import sample_configs
+from symzoo.zoo.sample import SamplingRanges, sample_configs
 from symzoo.zoo.train import TrainSettings, load_state, save_state, train_population
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,8 @@ def train_shard(options: dict, data_path: Path, out_dir: Path, device: torch.dev
     out_dir = Path(out_dir)
     images = load_image_set(data_path)
     spec = spec_for(options["arch"], images.input_shape, images.num_classes)
-    configs = sample_configs(options["count"], options["sampling"], options["seed"], first_index=options["first"])
+    ranges = SamplingRanges.from_options(options["sampling"])
+    configs = sample_configs(options["count"], ranges, options["seed"], first_index=options["first"])
     settings = TrainSettings(options["epochs"], tuple(options["checkpoints"]), options["batch_size"])
     data = {
         key: torch.from_numpy(getattr(images, key))
