@@ -1,6 +1,4 @@
-"""zoo layer: vmapped population training (sampling: tests/test_zoo_sample.py)."""
-
-import random
+"""Population training: together equals alone equals torch.optim, per-network effects, checkpoints, divergence."""
 
 import polars as pl
 import pytest
@@ -10,16 +8,10 @@ import torch.nn.functional as F
 from symzoo.bench.zoo_train import bench_zoo_train
 from symzoo.nets.functional import forward
 from symzoo.nets.spec import NetSpec
+from symzoo.zoo.rng import network_batches
 from symzoo.zoo.sample import init_params
-from symzoo.zoo.train import (
-    TrainSettings,
-    _fmix_,
-    _i64,
-    load_state,
-    network_batches,
-    save_state,
-    train_population,
-)
+from symzoo.zoo.state import TrainSettings
+from symzoo.zoo.train import train_population
 from tests.fixtures.zoo import BATCH, N_TRAIN, SPECS, make_data, population, settings, train
 
 
@@ -40,55 +32,6 @@ def reference(spec: NetSpec, cfg: pl.DataFrame, data: dict, epochs: int) -> torc
             loss.backward()
             opt.step()
     return theta.detach()
-
-
-# -- randomness ----------------------------------------------------------------------------------------
-
-
-def test_the_hash_wraps_like_unsigned_64_bit_arithmetic():
-    def splitmix(z: int) -> int:
-        mask = (1 << 64) - 1
-        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & mask
-        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
-        return z ^ (z >> 31)
-
-    rng = random.Random(0)
-    values = [rng.randrange(1 << 64) for _ in range(500)] + [0, 1, (1 << 63) - 1, 1 << 63, (1 << 64) - 1]
-    hashed = _fmix_(torch.tensor([_i64(v) for v in values]))
-    assert [h % (1 << 64) for h in hashed.tolist()] == [splitmix(v) for v in values]
-
-
-def test_batches_and_masks_depend_on_the_network_alone():
-    spec = NetSpec("mlp", (1, 4, 4), (64, 64), 3)
-    cfg = population(3, dropout=[0.0, 0.25, 0.5], train_fraction=[1.0, 0.5, 0.3])
-    idx, masks = network_batches(spec, cfg, 1000, 64, epoch=3, step=5)
-    for j in range(3):
-        one_idx, one_masks = network_batches(spec, cfg[j : j + 1], 1000, 64, epoch=3, step=5)
-        assert torch.equal(one_idx[0], idx[j])
-        assert all(torch.equal(a[0], b[j]) for a, b in zip(one_masks, masks, strict=True))
-    assert all((m[0] == 1).all() for m in masks)  # rate 0: no dropout
-    for j, rate in ((1, 0.25), (2, 0.5)):
-        mask = torch.cat([m[j].flatten() for m in masks])
-        assert (mask == 0).float().mean().item() == pytest.approx(rate, abs=0.03)
-        assert mask.unique().tolist() == [0.0, pytest.approx(1 / (1 - rate))]
-    other_step = network_batches(spec, cfg, 1000, 64, epoch=3, step=6)
-    assert not torch.equal(other_step[0], idx) and not torch.equal(other_step[1][0][1], masks[0][1])
-
-
-def test_each_network_cycles_through_its_own_subset():
-    spec = SPECS["mlp"]
-    cfg = population(2, train_fraction=[1.0, 0.3])
-    steps = 100 // 10
-    epoch = torch.stack([network_batches(spec, cfg, 100, 10, 1, s)[0] for s in range(steps)], dim=1)
-    assert epoch[0].flatten().unique().numel() == 100  # a full shuffle: every image once
-    seen, counts = epoch[1].flatten().unique(return_counts=True)
-    assert seen.numel() == 30 and counts.min() >= 3  # 30 images, reshuffled 3-4 times
-    later = torch.stack([network_batches(spec, cfg, 100, 10, 2, s)[0] for s in range(steps)], dim=1)
-    assert set(later[1].flatten().tolist()) == set(seen.tolist())  # the same subset every epoch
-    assert not torch.equal(later[0], epoch[0])  # a new order
-
-
-# -- training ------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("name", SPECS)
@@ -123,38 +66,6 @@ def test_same_seed_same_zoo_other_seed_other_zoo():
     assert torch.equal(train(spec, cfg, data), train(spec, cfg, data))
     reseeded = train(spec, cfg.with_columns(seed=pl.col("seed") + 1), data)
     assert ((reseeded - train(spec, cfg, data)).abs().amax(dim=1) > 1e-4).all()
-
-
-class Interrupted(Exception):
-    pass
-
-
-def test_resume_after_an_interruption_is_bit_identical(tmp_path):
-    spec, data = SPECS["mlp"], make_data(SPECS["mlp"])
-    cfg, run = population(6), settings(4, (0, 2, 4))
-    full = train_population(spec, cfg, data, run, progress=False)
-
-    def stop_after_two(state):
-        if state.epoch == 2:
-            save_state(state, tmp_path / "state.pt")
-            raise Interrupted
-
-    with pytest.raises(Interrupted):
-        train_population(spec, cfg, data, run, progress=False, on_epoch=stop_after_two)
-    state = load_state(tmp_path / "state.pt")
-    assert state.epoch == 2 and sorted(state.checkpoints) == [0, 2]
-    resumed = train_population(spec, cfg, data, run, progress=False, state=state)
-    assert torch.equal(resumed.params, full.params)
-    assert torch.equal(resumed.exp_avg_sq, full.exp_avg_sq)
-    assert all(torch.equal(resumed.checkpoints[e], full.checkpoints[e]) for e in (0, 2, 4))
-    assert resumed.metrics_frame().equals(full.metrics_frame())
-    # a state only resumes the population it was saved from
-    with pytest.raises(ValueError, match="learning_rate"):
-        other = cfg.with_columns(learning_rate=pl.col("learning_rate") * 2)
-        train_population(spec, other, data, run, progress=False, state=load_state(tmp_path / "state.pt"))
-    with pytest.raises(ValueError, match="batch_size"):
-        other_batch = TrainSettings(epochs=4, checkpoints=(), batch_size=4)
-        train_population(spec, cfg, data, other_batch, progress=False, state=load_state(tmp_path / "state.pt"))
 
 
 def test_checkpoints_record_parameters_and_metrics_that_improve():

@@ -27,7 +27,9 @@ from torch import nn
 
 from symzoo.nets.spec import NetSpec
 from symzoo.zoo.sample import SamplingRanges, sample_configs
-from symzoo.zoo.train import TrainSettings, build_step, train_population
+from symzoo.zoo.state import TrainSettings
+from symzoo.zoo.step import build_step
+from symzoo.zoo.train import train_population
 
 MLP_ZOO_SPEC = NetSpec("mlp", (1, 8, 8), (48, 32, 16), 10, "tanh")
 LEARNING_RATE = 0.01

@@ -22,7 +22,8 @@ from symzoo.data.images import load_image_set
 from symzoo.data.zoo import ARCH, MODELS, PARAMS, finalize_models, write_zoo
 from symzoo.nets.spec import NetSpec
 from symzoo.zoo.sample import SamplingRanges, sample_configs
-from symzoo.zoo.train import TrainSettings, load_state, save_state, train_population
+from symzoo.zoo.state import TrainSettings, load_state, save_state
+from symzoo.zoo.train import train_population
 
 log = logging.getLogger(__name__)
 
