@@ -47,6 +47,14 @@ def test_population_equals_alone_equals_torch_optim(name):
         torch.testing.assert_close(together[j], reference(spec, cfg[j : j + 1], data, 2), atol=1e-5, rtol=0)
 
 
+def test_eager_vmap_trains_like_the_traced_step():
+    spec, data = SPECS["cnn"], make_data(SPECS["cnn"])
+    cfg = population(6)
+    eager = TrainSettings(epochs=2, checkpoints=(), batch_size=BATCH, eval_batch_size=16, trace=False)
+    together = train_population(spec, cfg, data, eager, progress=False).params
+    torch.testing.assert_close(together, train(spec, cfg, data), atol=1e-5, rtol=0)
+
+
 @pytest.mark.parametrize("column, value", [("dropout", 0.0), ("dropout", 0.35), ("l2", 0.0), ("l2", 0.05)])
 def test_dropout_and_l2_change_exactly_their_network(column, value):
     spec, data = SPECS["mlp"], make_data(SPECS["mlp"])

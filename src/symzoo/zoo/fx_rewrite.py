@@ -6,7 +6,8 @@ bookkeeping rather than arithmetic. :func:`rewrite` fixes the three costliest pa
 
 - the gradients of unflatten's layer slices (zero-filled (M, P) ``slice_backward`` tensors, summed) become
   one ``cat``. This relies on ``aten.slice_backward``'s argument positions (grad, input sizes, dim, start,
-  end, step); a torch release that changes them leaves the graph unchanged (slower, same values);
+  end, step); a torch release that changes them leaves the graph unchanged (slower, same values), which
+  ``tests/test_zoo_step.py`` catches;
 - bias add + ``bmm`` (the vmapped ``F.linear``) become ``baddbmm``;
 - views onto the same shape and strides, transposes of transposes and products with 1 go.
 """

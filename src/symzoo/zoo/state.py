@@ -25,15 +25,21 @@ STATE_VERSION = 1
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """``epochs`` to train; ``checkpoints``: epochs (0 = the initialisation) whose parameters and metrics
-    are kept; ``compile``: also ``torch.compile`` the traced step (one-off cost of about half a minute
-    per shape, faster steps; for long runs)."""
+    """How a population trains.
+
+    ``epochs`` to train; ``checkpoints``: epochs (0 = the initialisation) whose parameters and metrics are
+    kept; ``batch_size`` of every step; ``eval_batch_size``: images per evaluation batch (memory only).
+    ``trace``: run the training step as a traced and rewritten graph (:mod:`symzoo.zoo.step`; faster, the
+    same arithmetic up to float rounding); False: eager ``vmap``. ``compile``: also ``torch.compile`` the
+    step (one-off cost of about half a minute per shape, faster steps; for long runs).
+    """
 
     epochs: int
     checkpoints: tuple[int, ...]
     batch_size: int = 32
     eval_batch_size: int = 2048
     compile: bool = False
+    trace: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "checkpoints", tuple(sorted({int(c) for c in self.checkpoints})))

@@ -4,15 +4,17 @@
 times its summed squared weights (biases excluded, like a Keras ``kernel_regularizer``), over the stacked flat
 parameters (M, P).
 
-Eager ``vmap`` pays functorch's dispatch cost at every step, so the step is traced once into a graph of
-aten ops (``make_fx``), rewritten (:mod:`symzoo.zoo.fx_rewrite`), checked against eager ``vmap`` on an
-example, and the graph runs. If tracing or the check fails the step falls back to eager ``vmap``.
+Eager ``vmap`` pays functorch's dispatch cost at every step. The optimisation, on by default
+(``trace=True``): trace the step once into a graph of aten ops (``make_fx``), rewrite it
+(:mod:`symzoo.zoo.fx_rewrite`), check it against eager ``vmap`` on an example, and run the graph. If tracing
+or the check fails the step falls back to eager ``vmap`` with a warning; :attr:`Step.traced` says which.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
@@ -49,7 +51,25 @@ def make_loss(spec: NetSpec, wmask: torch.Tensor, dropout: bool = True, l2: bool
     return loss
 
 
-_STEPS: dict[tuple, Callable] = {}
+@dataclass(frozen=True)
+class Step:
+    """step(theta (M, P), xb (M, B, ...), yb (M, B), l2 (M,), *masks (M, B, *shape)) → (grads (M, P), CE (M,)).
+
+    ``graph``: the traced and rewritten graph the step runs, or None when it runs eager ``vmap``.
+    """
+
+    fn: Callable[..., tuple[torch.Tensor, torch.Tensor]]
+    graph: torch.fx.GraphModule | None = None
+
+    @property
+    def traced(self) -> bool:
+        return self.graph is not None
+
+    def __call__(self, theta: torch.Tensor, *inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.fn(theta, *inputs)
+
+
+_STEPS: dict[tuple, Step] = {}
 
 
 def build_step(
@@ -60,17 +80,20 @@ def build_step(
     l2: bool,
     device: str | torch.device = "cpu",
     compile: bool = False,
-) -> Callable:
-    """step(theta (M, P), xb (M, B, ...), yb (M, B), l2 (M,), *masks (M, B, *shape)) → (grads (M, P), CE (M,)).
+    trace: bool = True,
+) -> Step:
+    """The step of ``m`` networks of ``spec`` on batches of ``batch_size`` (see :class:`Step`).
 
-    ``vmap(grad_and_value(loss))`` (:func:`make_loss`) traced once into a graph of aten ops (``make_fx``),
-    rewritten (:func:`symzoo.zoo.fx_rewrite.rewrite`), with the parameters' views hoisted out of it
-    (:class:`symzoo.zoo.fx_rewrite.HoistedViews`), and optionally compiled with ``torch.compile``; this
-    removes most of functorch's per-step dispatch cost. The arithmetic is eager ``vmap``'s, up to float
-    rounding. Falls back to eager ``vmap`` if tracing fails. Cached per shape and device.
+    ``dropout`` / ``l2`` False: a step without masks / penalty (for populations where every rate /
+    coefficient is 0). ``trace``: run ``vmap(grad_and_value(loss))`` (:func:`make_loss`) traced once into a
+    graph of aten ops and rewritten (:func:`symzoo.zoo.fx_rewrite.rewrite`), with the parameters' views
+    hoisted out of it (:class:`symzoo.zoo.fx_rewrite.HoistedViews`); this removes most of functorch's
+    per-step dispatch cost. The arithmetic is eager ``vmap``'s, up to float rounding. Falls back to eager
+    ``vmap`` (with a warning) if tracing fails. ``compile``: also ``torch.compile`` the step. Cached per shape,
+    device and flags.
     """
     device = torch.device(device)
-    key = (spec, m, batch_size, dropout, l2, str(device), compile)
+    key = (spec, m, batch_size, dropout, l2, str(device), compile, trace)
     if key in _STEPS:
         return _STEPS[key]
     grad_fn = torch.func.vmap(
@@ -81,6 +104,17 @@ def build_step(
         grads, (_, ce) = grad_fn(theta, xb, yb, list(masks), l2_coef)
         return grads, ce
 
+    step = _traced(spec, m, batch_size, dropout, device, compile, flat) if trace else Step(flat)
+    if compile:
+        step = Step(torch.compile(step.fn, dynamic=False), step.graph)
+    _STEPS[key] = step
+    return step
+
+
+def _traced(
+    spec: NetSpec, m: int, batch_size: int, dropout: bool, device: torch.device, compile: bool, flat: Callable
+) -> Step:
+    """``flat`` traced, rewritten and checked on random example inputs; ``Step(flat)`` if any of that fails."""
     g = torch.Generator().manual_seed(0)
     example = tuple(
         t.to(device)
@@ -98,12 +132,9 @@ def build_step(
         gm = make_fx(flat)(*example)
         rewrite(gm)
         # gm.forward skips nn.Module.__call__'s hook machinery; torch.compile makes its own views
-        step = gm.forward if compile else HoistedViews(gm)
-        torch.testing.assert_close(step(*example), flat(*example))
+        fn = gm.forward if compile else HoistedViews(gm)
+        torch.testing.assert_close(fn(*example), flat(*example))
     except Exception as err:  # noqa: BLE001 - any tracing failure leaves the (slower) eager path
         log.warning("tracing the vmapped step failed (%s); using eager vmap", err)
-        step = flat
-    if compile:
-        step = torch.compile(step, dynamic=False)
-    _STEPS[key] = step
-    return step
+        return Step(flat)
+    return Step(fn, gm)

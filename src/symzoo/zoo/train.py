@@ -109,7 +109,9 @@ def train_population(
     l2 = torch.tensor(work["l2"].to_list(), dtype=torch.float32, device=device)
     rng = CounterRNG.for_configs(spec, work, n_train, settings.batch_size, device)
     use_dropout, use_l2 = bool((work["dropout"] > 0).any()), bool((work["l2"] > 0).any())
-    step_fn = build_step(spec, m_total, settings.batch_size, use_dropout, use_l2, device, settings.compile)
+    step_fn = build_step(
+        spec, m_total, settings.batch_size, use_dropout, use_l2, device, settings.compile, settings.trace
+    )
 
     x_train, y_train = data["x_train"], data["y_train"]
     b, steps = settings.batch_size, rng.steps_per_epoch
