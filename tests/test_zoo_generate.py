@@ -13,10 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from symzoo import config
+from symzoo import checkpoint, config
 from symzoo.data.images import build_image_set, save_image_set
 from symzoo.data.zoo import read_zoo
 from symzoo.zoo.generate import merge_shards, state_path
+from symzoo.zoo.state import CHECKPOINT_KIND, STATE_VERSION
 
 ZOO = {
     "source": "generate",
@@ -113,6 +114,17 @@ def test_a_killed_shard_leaves_no_output_and_its_rerun_resumes(digits, tmp_path)
     assert "resuming" in log
     run_shard(options, digits, tmp_path / "whole")
     assert (out / "params.npy").read_bytes() == (tmp_path / "whole/params.npy").read_bytes()
+
+
+def test_a_stale_state_is_removed_and_the_shard_trains_afresh(digits, tmp_path):
+    options = shard_options(ZOO | {"epochs": 2, "checkpoints": [2]}, 0)
+    run_shard(options, digits, tmp_path / "clean")
+    out = tmp_path / "stale"
+    checkpoint.save(state_path(out), CHECKPOINT_KIND, STATE_VERSION, {"spec": "of another zoo"}, {"epoch": 1})
+    log = run_shard(options, digits, out)
+    assert "written for other" in log and "starting afresh" in log and "resuming" not in log
+    assert not state_path(out).exists()
+    assert (out / "params.npy").read_bytes() == (tmp_path / "clean/params.npy").read_bytes()
 
 
 def test_bad_shard_options_are_named(digits, tmp_path):

@@ -22,7 +22,7 @@ from symzoo.data.images import load_image_set
 from symzoo.data.zoo import ARCH, MODELS, PARAMS, finalize_models, write_zoo
 from symzoo.nets.spec import NetSpec
 from symzoo.zoo.sample import SamplingRanges, sample_configs
-from symzoo.zoo.state import TrainSettings, load_state, save_state
+from symzoo.zoo.state import TrainSettings, fingerprint, load_state, save_state
 from symzoo.zoo.train import train_population
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,8 @@ def train_shard(options: dict, data_path: Path, out_dir: Path, device: torch.dev
 
     ``options``: the zoo's shard keys (arch, batch_size, checkpoints, epochs, sampling, seed) plus ``first``
     and ``count``. Training state is saved after every epoch and picked up by a rerun (a crash, a requeued
-    SLURM job), so a killed shard loses at most one epoch; the state file is removed once the shard is written.
+    SLURM job), so a killed shard loses at most one epoch; a state of another run is removed with a warning
+    (:func:`symzoo.zoo.state.load_state`); the state file is removed once the shard is written.
     """
     out_dir = Path(out_dir)
     images = load_image_set(data_path)
@@ -67,13 +68,19 @@ def train_shard(options: dict, data_path: Path, out_dir: Path, device: torch.dev
         key: torch.from_numpy(getattr(images, key))
         for key in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
     }
-    saved = state_path(out_dir)
-    state = None
-    if saved.is_file():
-        state = load_state(saved)
+    saved, resume = state_path(out_dir), fingerprint(spec, configs, data, settings)
+    state = load_state(saved, resume)
+    if state is not None:
         log.info("resuming %s from epoch %d (%s)", out_dir, state.epoch, saved)
     state = train_population(
-        spec, configs, data, settings, device, progress=progress, state=state, on_epoch=lambda s: save_state(s, saved)
+        spec,
+        configs,
+        data,
+        settings,
+        device,
+        progress=progress,
+        state=state,
+        on_epoch=lambda s: save_state(saved, s, resume),
     )
     epochs, params = state.checkpoint_params()
     rows = pl.DataFrame({"run_id": configs["run_id"].to_list() * len(epochs), "step": np.repeat(epochs, len(configs))})

@@ -1,26 +1,34 @@
 """What a population's training is and where it has got to: its settings, its state, and resuming a state.
 
 :class:`TrainSettings` says how a population trains; :class:`TrainState` holds everything needed to continue
-(parameters, optimizer moments, counters, the checkpoints and metrics recorded so far). A resumed run repeats
-the uninterrupted one bit for bit (on the CPU; see :mod:`symzoo.zoo.rng`).
+(parameters, optimizer moments, counters, the checkpoints and metrics recorded so far). A state is saved
+with the project's resume helper :mod:`symzoo.checkpoint` under a :func:`fingerprint` of everything it
+depends on, and its policy: a saved state of another run (other networks, images, settings, an older
+format) is removed with a warning and training starts afresh; a state of this run is resumed, and the
+resumed run repeats the uninterrupted one bit for bit (on the CPU; see :mod:`symzoo.zoo.rng`).
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
+import numpy as np
 import polars as pl
 import torch
 
-from symzoo.atomic import atomic_path
+from symzoo import checkpoint
 from symzoo.nets.spec import NetSpec
 from symzoo.zoo.sample import CONFIG_SCHEMA, init_params
 
+CHECKPOINT_KIND = "zoo"
+STATE_VERSION = 2  # 1: a bare torch.save of TrainState, before symzoo.checkpoint
+
 METRIC_COLUMNS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy")
 DATA_KEYS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
-STATE_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -55,13 +63,13 @@ class TrainSettings:
 class TrainState:
     """Everything needed to continue training a population (all tensors on the CPU, rows in config order).
 
-    ``epoch``/``step``: epochs / optimizer steps done. ``checkpoints``: epoch → params (M, P).
-    ``metrics``: one row per (network, checkpoint epoch). ``configs``/``fingerprint`` guard a resume
-    against a different population or setup.
+    ``configs``: the networks' configurations, column → values (:func:`configs_dict`).
+    ``epoch``/``step``: epochs / optimizer steps done. ``params``, ``exp_avg``, ``exp_avg_sq`` (M, P):
+    parameters and optimizer moments. ``checkpoints``: epoch → params (M, P). ``metrics``: one row per
+    (network, checkpoint epoch).
     """
 
     configs: dict[str, list]
-    fingerprint: dict[str, int]
     epoch: int
     step: int
     params: torch.Tensor
@@ -86,11 +94,10 @@ class TrainState:
             return [], torch.zeros(0, *self.params.shape)
         return epochs, torch.stack([self.checkpoints[e] for e in epochs])
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
+        """Plain tensors, numbers, strings, lists and dicts (``torch.load(weights_only=True)`` reads them)."""
         return {
-            "version": STATE_VERSION,
             "configs": self.configs,
-            "fingerprint": self.fingerprint,
             "epoch": self.epoch,
             "step": self.step,
             "params": self.params,
@@ -101,28 +108,9 @@ class TrainState:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping) -> TrainState:
-        if data.get("version") != STATE_VERSION:
-            raise ValueError(f"training state version {data.get('version')!r} is not {STATE_VERSION}")
-        return cls(**{k: v for k, v in data.items() if k != "version"})
-
-
-def save_state(state: TrainState, path: str | os.PathLike) -> None:
-    """Write ``state`` with ``torch.save`` atomically (a reader sees the old file or the new one)."""
-    with atomic_path(path) as tmp:
-        torch.save(state.to_dict(), tmp)
-
-
-def load_state(path: str | os.PathLike) -> TrainState:
-    """Read a state written by :func:`save_state` (plain tensors and lists: ``weights_only`` safe)."""
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise ValueError(f"{path}: not a readable training state ({err})") from err
-    try:
-        return TrainState.from_dict(data)
-    except (AttributeError, TypeError, KeyError, ValueError) as err:
-        raise ValueError(f"{path}: not a training state ({err})") from err
+    def from_dict(cls, data: Mapping[str, Any]) -> TrainState:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**data)
 
 
 def configs_dict(configs: pl.DataFrame) -> dict[str, list]:
@@ -130,12 +118,11 @@ def configs_dict(configs: pl.DataFrame) -> dict[str, list]:
     return {name: configs[name].to_list() for name in CONFIG_SCHEMA}
 
 
-def initial_state(spec: NetSpec, configs: pl.DataFrame, settings: TrainSettings, n_train: int) -> TrainState:
+def initial_state(spec: NetSpec, configs: pl.DataFrame) -> TrainState:
     """A population at epoch 0: parameters from :func:`symzoo.zoo.sample.init_params`, fresh optimizers."""
     params = init_params(spec, configs)
     return TrainState(
         configs=configs_dict(configs),
-        fingerprint={"num_params": spec.num_params, "n_train": n_train, "batch_size": settings.batch_size},
         epoch=0,
         step=0,
         params=params,
@@ -144,17 +131,40 @@ def initial_state(spec: NetSpec, configs: pl.DataFrame, settings: TrainSettings,
     )
 
 
-def check_resume(
-    state: TrainState, spec: NetSpec, configs: pl.DataFrame, settings: TrainSettings, n_train: int
-) -> None:
-    """Raise ``ValueError`` naming what differs if ``state`` is not of this population and setup."""
-    expected = {"num_params": spec.num_params, "n_train": n_train, "batch_size": settings.batch_size}
-    for name, value in expected.items():
-        if state.fingerprint.get(name) != value:
-            raise ValueError(f"training state: {name} is {state.fingerprint.get(name)}, this run has {value}")
-    ours = configs_dict(configs)
-    for name, values in ours.items():
-        if state.configs.get(name) != values:
-            raise ValueError(f"training state: configs column {name!r} differs from this run's configs")
-    if tuple(state.params.shape) != (len(configs), spec.num_params):
-        raise ValueError(f"training state: params of shape {tuple(state.params.shape)} do not fit the population")
+def fingerprint(
+    spec: NetSpec, configs: pl.DataFrame, data: Mapping[str, torch.Tensor | np.ndarray], settings: TrainSettings
+) -> dict[str, Any]:
+    """What a saved state must share with a run to be resumed by it.
+
+    The spec, the networks' configurations, the six data arrays (digests), the batch sizes and the
+    checkpoint epochs. Not ``epochs`` (a state after epoch e is the same for any longer run), nor the device
+    or the step's execution path (``trace``, ``compile``), which change float rounding only.
+    """
+    configs_json = json.dumps(configs_dict(configs))
+    parts: list[bytes | str] = []
+    for key in DATA_KEYS:
+        array = np.ascontiguousarray(torch.as_tensor(data[key]).cpu().numpy())
+        parts += [f"{key} {array.dtype} {array.shape}", array.tobytes()]
+    return {
+        "spec": spec.to_dict(),
+        "configs": checkpoint.digest([configs_json]),
+        "data": checkpoint.digest(parts),
+        "batch_size": settings.batch_size,
+        "eval_batch_size": settings.eval_batch_size,
+        "checkpoints": list(settings.checkpoints),
+    }
+
+
+def save_state(path: str | os.PathLike, state: TrainState, fingerprint: dict[str, Any]) -> None:
+    """Write ``state`` as a ``zoo`` checkpoint (atomically: a reader sees the old file or the new one)."""
+    checkpoint.save(path, CHECKPOINT_KIND, STATE_VERSION, fingerprint, state.to_dict())
+
+
+def load_state(path: str | os.PathLike, fingerprint: dict[str, Any]) -> TrainState | None:
+    """The state saved at ``path`` if it belongs to the run with ``fingerprint``; else None.
+
+    A file of another run (or unreadable, or of an older format) is removed with a warning, so the run starts
+    afresh (:func:`symzoo.checkpoint.load`).
+    """
+    saved = checkpoint.load(path, CHECKPOINT_KIND, STATE_VERSION, fingerprint)
+    return None if saved is None else TrainState.from_dict(saved)

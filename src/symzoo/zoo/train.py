@@ -23,7 +23,7 @@ from symzoo.nets.spec import NetSpec
 from symzoo.zoo.optim import BatchedOptimizers, OptimizerOrder
 from symzoo.zoo.rng import CounterRNG
 from symzoo.zoo.sample import check_configs
-from symzoo.zoo.state import DATA_KEYS, METRIC_COLUMNS, TrainSettings, TrainState, check_resume, initial_state
+from symzoo.zoo.state import DATA_KEYS, METRIC_COLUMNS, TrainSettings, TrainState, configs_dict, initial_state
 from symzoo.zoo.step import build_step
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,16 @@ def _check_data(spec: NetSpec, data: Mapping, device: torch.device) -> dict[str,
         if len(out[f"x_{split}"]) == 0:
             raise ValueError(f"data: x_{split} is empty")
     return out
+
+
+def _check_state(state: TrainState, spec: NetSpec, configs: pl.DataFrame) -> None:
+    """Raise ``ValueError`` if ``state`` is not of this population (a caller's mistake; a saved state of another
+    run never gets here: :func:`symzoo.zoo.state.load_state` removes it)."""
+    for name, values in configs_dict(configs).items():
+        if state.configs.get(name) != values:
+            raise ValueError(f"training state: configs column {name!r} differs from this run's configs")
+    if tuple(state.params.shape) != (len(configs), spec.num_params):
+        raise ValueError(f"training state: params of shape {tuple(state.params.shape)} do not fit the population")
 
 
 def _record(
@@ -91,9 +101,9 @@ def train_population(
     data = _check_data(spec, data, device)
     n_train, m_total = len(data["x_train"]), len(configs)
     if state is None:
-        state = initial_state(spec, configs, settings, n_train)
+        state = initial_state(spec, configs)
     else:
-        check_resume(state, spec, configs, settings, n_train)
+        _check_state(state, spec, configs)
     if state.epoch == 0 and 0 in settings.checkpoints and 0 not in state.checkpoints:
         _record(state, spec, state.params.to(device), data, settings, 0)
     if state.epoch >= settings.epochs or m_total == 0:
