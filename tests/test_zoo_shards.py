@@ -16,7 +16,8 @@ import pytest
 from symzoo import checkpoint, config
 from symzoo.data.images import build_image_set, save_image_set
 from symzoo.data.zoo import read_zoo
-from symzoo.zoo.generate import merge_shards, state_path
+from symzoo.stages import zoo_merge
+from symzoo.stages.zoo_shard import state_path
 from symzoo.zoo.state import CHECKPOINT_KIND, STATE_VERSION
 
 ZOO = {
@@ -45,6 +46,11 @@ def shard_options(zoo: dict, shard: int) -> dict:
     return {k: zoo[k] for k in keys} | {"first": first, "count": min(zoo["batch_models"], zoo["num_models"] - first)}
 
 
+def merge(zoo: dict, shards: list[Path], out: Path) -> Path:
+    """The zoo-merge stage on a zoo entry, validated as the command validates it."""
+    return zoo_merge.run(config.validate(zoo, "zoo_generate"), shards, out)
+
+
 def symzoo(*args: str, **kwargs) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "symzoo.cli", *args], stderr=subprocess.PIPE, text=True, **kwargs)
 
@@ -62,7 +68,7 @@ def test_shards_merge_into_a_filtered_split_zoo(digits, tmp_path):
     shards = [tmp_path / f"shards/{i:04d}" for i in range(2)]
     for i, shard in enumerate(shards):
         run_shard(shard_options(ZOO, i), digits, shard)
-    merge_shards(ZOO, shards, tmp_path / "zoo")
+    merge(ZOO, shards, tmp_path / "zoo")
     zoo = read_zoo(tmp_path / "zoo")
     assert len(zoo) == 8 and zoo.spec.sizes == (64, 8, 6, 10)
     assert zoo.models["run_id"].to_list() == [f"run-{i:06d}" for i in range(8)]
@@ -73,7 +79,7 @@ def test_shards_merge_into_a_filtered_split_zoo(digits, tmp_path):
     assert {"train_loss", "val_accuracy", "test_loss"} <= set(zoo.models.columns)
     assert not state_path(shards[0]).exists()  # the training state is gone once the shard is written
     # the selected checkpoint's parameters are the shard's rows at that step
-    step1 = merge_shards({**ZOO, "step": 1}, shards, tmp_path / "zoo1")
+    step1 = merge({**ZOO, "step": 1}, shards, tmp_path / "zoo1")
     assert not np.array_equal(read_zoo(step1).params, zoo.params)
 
 
