@@ -1,7 +1,4 @@
-"""zoo layer: configuration sampling, initialisation, vmapped population training."""
-
-import math
-import random
+"""Population training: together equals alone equals torch.optim, per-network effects, checkpoints, divergence."""
 
 import polars as pl
 import pytest
@@ -11,50 +8,11 @@ import torch.nn.functional as F
 from symzoo.bench.zoo_train import bench_zoo_train
 from symzoo.nets.functional import forward
 from symzoo.nets.spec import NetSpec
-from symzoo.zoo.sample import DEFAULT_RANGES, init_params, sample_configs
-from symzoo.zoo.train import (
-    TrainSettings,
-    _fmix_,
-    _i64,
-    load_state,
-    network_batches,
-    save_state,
-    train_population,
-)
-
-SPECS = {
-    "mlp": NetSpec("mlp", (1, 4, 4), (8, 6), 3, "tanh"),
-    "cnn": NetSpec("cnn", (1, 7, 7), (4, 3), 3, "relu", padding=1),
-}
-N_TRAIN, BATCH = 40, 8  # 5 steps per epoch
-
-RANGES = {"learning_rate": [1e-3, 2e-2], "l2": [1e-4, 1e-2], "dropout": [0.1, 0.4], "train_fraction": [0.4, 1.0]}
-
-
-def make_data(spec: NetSpec, n_train: int = N_TRAIN, seed: int = 0, easy: bool = False) -> dict:
-    g = torch.Generator().manual_seed(seed)
-    data = {}
-    proj = torch.randn(math.prod(spec.input_shape), spec.num_classes, generator=g)
-    for split, n in (("train", n_train), ("val", 24), ("test", 24)):
-        x = torch.randn(n, *spec.input_shape, generator=g)
-        y = (x.flatten(1) @ proj).argmax(1) if easy else torch.randint(0, spec.num_classes, (n,), generator=g)
-        data[f"x_{split}"], data[f"y_{split}"] = x, y
-    return data
-
-
-def population(n: int = 6, seed: int = 0, **columns) -> pl.DataFrame:
-    """Sampled configs, two per optimizer (for n = 6), dropout and L2 on every network."""
-    cfg = sample_configs(n, RANGES, seed)
-    columns.setdefault("optimizer", (["sgd", "adam", "rmsprop"] * n)[:n])
-    return cfg.with_columns(**{k: pl.Series(v) for k, v in columns.items()})
-
-
-def settings(epochs: int = 2, checkpoints: tuple[int, ...] = ()) -> TrainSettings:
-    return TrainSettings(epochs=epochs, checkpoints=checkpoints, batch_size=BATCH, eval_batch_size=16)
-
-
-def train(spec, cfg, data, epochs: int = 2, **kw) -> torch.Tensor:
-    return train_population(spec, cfg, data, settings(epochs), progress=False, **kw).params
+from symzoo.zoo.rng import network_batches
+from symzoo.zoo.sample import init_params
+from symzoo.zoo.state import TrainSettings
+from symzoo.zoo.train import train_population
+from tests.fixtures.zoo import BATCH, N_TRAIN, SPECS, make_data, population, settings, train
 
 
 def reference(spec: NetSpec, cfg: pl.DataFrame, data: dict, epochs: int) -> torch.Tensor:
@@ -76,118 +34,6 @@ def reference(spec: NetSpec, cfg: pl.DataFrame, data: dict, epochs: int) -> torc
     return theta.detach()
 
 
-# -- sampling ----------------------------------------------------------------------------------------
-
-
-def test_sample_configs_is_deterministic_and_independent_of_n_and_sharding():
-    full = sample_configs(10, {}, seed=7)
-    assert full.equals(sample_configs(10, {}, seed=7))
-    shards = pl.concat([sample_configs(4, {}, seed=7), sample_configs(6, {}, seed=7, first_index=4)])
-    assert shards.equals(full)
-    assert sample_configs(3, {}, seed=7).equals(full.head(3))
-    assert full["run_id"].to_list() == [f"run-{i:06d}" for i in range(10)]
-    assert full["seed"].n_unique() == 10 and full.schema["seed"] == pl.Int64
-    assert not full.equals(sample_configs(10, {}, seed=8))
-
-
-def test_sampled_values_lie_in_their_ranges():
-    ranges = {"optimizers": ["adam", "sgd"], "learning_rate": [1e-3, 1e-2], "inits": ["normal"], "dropout": [0, 0]}
-    cfg = sample_configs(200, ranges, seed=1)
-    assert set(cfg["optimizer"]) == {"adam", "sgd"} and set(cfg["init"]) == {"normal"}
-    assert cfg["learning_rate"].min() >= 1e-3 and cfg["learning_rate"].max() <= 1e-2
-    assert (cfg["dropout"] == 0).all()
-    for key in ("l2", "init_std", "train_fraction"):
-        lo, hi = DEFAULT_RANGES[key]
-        assert lo <= cfg[key].min() and cfg[key].max() <= hi
-    # log-uniform: about half the draws below the geometric midpoint
-    assert 0.35 < (cfg["l2"] < math.sqrt(1e-8 * 1e-2)).mean() < 0.65
-
-
-@pytest.mark.parametrize(
-    "bad, key",
-    [
-        ({"learning_rate": [1e-2, 1e-3]}, "learning_rate"),
-        ({"l2": [0.0, 1e-2]}, "l2"),
-        ({"init_std": [-1.0, 1.0]}, "init_std"),
-        ({"dropout": [0.1, 1.0]}, "dropout"),
-        ({"train_fraction": [0.5, 1.5]}, "train_fraction"),
-        ({"optimizers": ["sgd", "lbfgs"]}, "optimizers"),
-        ({"inits": ["orthogonal"]}, "inits"),
-        ({"momentum": [0.9, 0.9]}, "momentum"),
-        ({"learning_rate": 0.01}, "learning_rate"),
-    ],
-)
-def test_bad_ranges_are_rejected_by_key(bad, key):
-    with pytest.raises(ValueError, match=key):
-        sample_configs(3, bad, seed=0)
-
-
-def test_init_params_follows_the_scheme_per_network():
-    spec = NetSpec("cnn", (8, 32, 32), (64, 10), 10, "relu")
-    cfg = sample_configs(3, {}, seed=0).with_columns(
-        init=pl.Series(["xavier_normal", "he_normal", "normal"]), init_std=pl.Series([0.1, 0.1, 0.05])
-    )
-    theta = init_params(spec, cfg)
-    w = spec.tensor(1, "weight")  # conv 64 -> 10, 3x3: fan_in 576, fan_out 90
-    stds = theta[:, w.offset : w.stop].std(dim=1)
-    expected = [math.sqrt(2 / (576 + 90)), math.sqrt(2 / 576), 0.05]
-    for got, want in zip(stds.tolist(), expected, strict=True):
-        assert got == pytest.approx(want, rel=0.05)
-    for t in spec.layout:
-        if t.name.endswith("bias"):
-            assert (theta[:, t.offset : t.stop] == 0).all()
-    assert torch.equal(init_params(spec, cfg[1:2])[0], theta[1])
-
-
-# -- randomness ----------------------------------------------------------------------------------------
-
-
-def test_the_hash_wraps_like_unsigned_64_bit_arithmetic():
-    def splitmix(z: int) -> int:
-        mask = (1 << 64) - 1
-        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & mask
-        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
-        return z ^ (z >> 31)
-
-    rng = random.Random(0)
-    values = [rng.randrange(1 << 64) for _ in range(500)] + [0, 1, (1 << 63) - 1, 1 << 63, (1 << 64) - 1]
-    hashed = _fmix_(torch.tensor([_i64(v) for v in values]))
-    assert [h % (1 << 64) for h in hashed.tolist()] == [splitmix(v) for v in values]
-
-
-def test_batches_and_masks_depend_on_the_network_alone():
-    spec = NetSpec("mlp", (1, 4, 4), (64, 64), 3)
-    cfg = population(3, dropout=[0.0, 0.25, 0.5], train_fraction=[1.0, 0.5, 0.3])
-    idx, masks = network_batches(spec, cfg, 1000, 64, epoch=3, step=5)
-    for j in range(3):
-        one_idx, one_masks = network_batches(spec, cfg[j : j + 1], 1000, 64, epoch=3, step=5)
-        assert torch.equal(one_idx[0], idx[j])
-        assert all(torch.equal(a[0], b[j]) for a, b in zip(one_masks, masks, strict=True))
-    assert all((m[0] == 1).all() for m in masks)  # rate 0: no dropout
-    for j, rate in ((1, 0.25), (2, 0.5)):
-        mask = torch.cat([m[j].flatten() for m in masks])
-        assert (mask == 0).float().mean().item() == pytest.approx(rate, abs=0.03)
-        assert mask.unique().tolist() == [0.0, pytest.approx(1 / (1 - rate))]
-    other_step = network_batches(spec, cfg, 1000, 64, epoch=3, step=6)
-    assert not torch.equal(other_step[0], idx) and not torch.equal(other_step[1][0][1], masks[0][1])
-
-
-def test_each_network_cycles_through_its_own_subset():
-    spec = SPECS["mlp"]
-    cfg = population(2, train_fraction=[1.0, 0.3])
-    steps = 100 // 10
-    epoch = torch.stack([network_batches(spec, cfg, 100, 10, 1, s)[0] for s in range(steps)], dim=1)
-    assert epoch[0].flatten().unique().numel() == 100  # a full shuffle: every image once
-    seen, counts = epoch[1].flatten().unique(return_counts=True)
-    assert seen.numel() == 30 and counts.min() >= 3  # 30 images, reshuffled 3-4 times
-    later = torch.stack([network_batches(spec, cfg, 100, 10, 2, s)[0] for s in range(steps)], dim=1)
-    assert set(later[1].flatten().tolist()) == set(seen.tolist())  # the same subset every epoch
-    assert not torch.equal(later[0], epoch[0])  # a new order
-
-
-# -- training ------------------------------------------------------------------------------------------
-
-
 @pytest.mark.parametrize("name", SPECS)
 def test_population_equals_alone_equals_torch_optim(name):
     spec, data = SPECS[name], make_data(SPECS[name])
@@ -199,6 +45,14 @@ def test_population_equals_alone_equals_torch_optim(name):
         alone = train(spec, cfg[j : j + 1], data)[0]
         torch.testing.assert_close(together[j], alone, atol=1e-5, rtol=0)
         torch.testing.assert_close(together[j], reference(spec, cfg[j : j + 1], data, 2), atol=1e-5, rtol=0)
+
+
+def test_eager_vmap_trains_like_the_traced_step():
+    spec, data = SPECS["cnn"], make_data(SPECS["cnn"])
+    cfg = population(6)
+    eager = TrainSettings(epochs=2, checkpoints=(), batch_size=BATCH, eval_batch_size=16, trace=False)
+    together = train_population(spec, cfg, data, eager, progress=False).params
+    torch.testing.assert_close(together, train(spec, cfg, data), atol=1e-5, rtol=0)
 
 
 @pytest.mark.parametrize("column, value", [("dropout", 0.0), ("dropout", 0.35), ("l2", 0.0), ("l2", 0.05)])
@@ -220,38 +74,6 @@ def test_same_seed_same_zoo_other_seed_other_zoo():
     assert torch.equal(train(spec, cfg, data), train(spec, cfg, data))
     reseeded = train(spec, cfg.with_columns(seed=pl.col("seed") + 1), data)
     assert ((reseeded - train(spec, cfg, data)).abs().amax(dim=1) > 1e-4).all()
-
-
-class Interrupted(Exception):
-    pass
-
-
-def test_resume_after_an_interruption_is_bit_identical(tmp_path):
-    spec, data = SPECS["mlp"], make_data(SPECS["mlp"])
-    cfg, run = population(6), settings(4, (0, 2, 4))
-    full = train_population(spec, cfg, data, run, progress=False)
-
-    def stop_after_two(state):
-        if state.epoch == 2:
-            save_state(state, tmp_path / "state.pt")
-            raise Interrupted
-
-    with pytest.raises(Interrupted):
-        train_population(spec, cfg, data, run, progress=False, on_epoch=stop_after_two)
-    state = load_state(tmp_path / "state.pt")
-    assert state.epoch == 2 and sorted(state.checkpoints) == [0, 2]
-    resumed = train_population(spec, cfg, data, run, progress=False, state=state)
-    assert torch.equal(resumed.params, full.params)
-    assert torch.equal(resumed.exp_avg_sq, full.exp_avg_sq)
-    assert all(torch.equal(resumed.checkpoints[e], full.checkpoints[e]) for e in (0, 2, 4))
-    assert resumed.metrics_frame().equals(full.metrics_frame())
-    # a state only resumes the population it was saved from
-    with pytest.raises(ValueError, match="learning_rate"):
-        other = cfg.with_columns(learning_rate=pl.col("learning_rate") * 2)
-        train_population(spec, other, data, run, progress=False, state=load_state(tmp_path / "state.pt"))
-    with pytest.raises(ValueError, match="batch_size"):
-        other_batch = TrainSettings(epochs=4, checkpoints=(), batch_size=4)
-        train_population(spec, cfg, data, other_batch, progress=False, state=load_state(tmp_path / "state.pt"))
 
 
 def test_checkpoints_record_parameters_and_metrics_that_improve():

@@ -106,10 +106,10 @@ def _zoo_shard_args(p: argparse.ArgumentParser) -> None:
 
 @command("zoo-shard", "train one shard of a generated zoo (networks trained together with torch.vmap)", _zoo_shard_args)
 def _zoo_shard(args: argparse.Namespace) -> None:
-    from symzoo.zoo.generate import SHARD_DEFINITION, train_shard
+    from symzoo.stages import zoo_shard
 
-    options = config.validate(args.options, SHARD_DEFINITION, where="--options")
-    train_shard(options, args.data, args.out, resolve(args.device), progress=not args.no_progress)
+    options = config.validate(args.options, zoo_shard.DEFINITION, where="--options")
+    zoo_shard.run(options, args.data, args.out, resolve(args.device), progress=not args.no_progress)
 
 
 def _zoo_merge_args(p: argparse.ArgumentParser) -> None:
@@ -120,9 +120,9 @@ def _zoo_merge_args(p: argparse.ArgumentParser) -> None:
 
 @command("zoo-merge", "merge the shards of a generated zoo; select a checkpoint, filter and split", _zoo_merge_args)
 def _zoo_merge(args: argparse.Namespace) -> None:
-    from symzoo.zoo.generate import merge_shards
+    from symzoo.stages import zoo_merge
 
-    merge_shards(args.options, args.shards, args.out)
+    zoo_merge.run(args.options, args.shards, args.out)
     log.info("wrote %s", args.out)
 
 

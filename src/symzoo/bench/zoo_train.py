@@ -26,8 +26,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from symzoo.nets.spec import NetSpec
-from symzoo.zoo.sample import sample_configs
-from symzoo.zoo.train import TrainSettings, build_step, train_population
+from symzoo.zoo.sample import SamplingRanges, sample_configs
+from symzoo.zoo.state import TrainSettings
+from symzoo.zoo.step import build_step
+from symzoo.zoo.train import train_population
 
 MLP_ZOO_SPEC = NetSpec("mlp", (1, 8, 8), (48, 32, 16), 10, "tanh")
 LEARNING_RATE = 0.01
@@ -55,8 +57,15 @@ def _data(samples: int, device: torch.device, seed: int = 0) -> dict[str, torch.
 
 def _configs(m: int) -> pl.DataFrame:
     """SGD, one learning rate, no dropout, no L2, the full train set: the same job for all three."""
-    ranges = {"optimizers": ["sgd"], "learning_rate": [LEARNING_RATE] * 2, "l2": [1e-8, 1e-8], "dropout": [0, 0]}
-    ranges |= {"inits": ["he_normal"], "train_fraction": [1.0, 1.0]}
+    ranges = SamplingRanges(
+        optimizers=("sgd",),
+        learning_rate=(LEARNING_RATE, LEARNING_RATE),
+        l2=(1e-8, 1e-8),
+        dropout=(0.0, 0.0),
+        inits=("he_normal",),
+        init_std=(1e-3, 0.5),  # unused by he_normal
+        train_fraction=(1.0, 1.0),
+    )
     return sample_configs(m, ranges, seed=0).with_columns(l2=pl.lit(0.0))
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass, fields
 
 import numpy as np
 import polars as pl
@@ -21,18 +22,9 @@ from symzoo.nets.spec import NetSpec
 OPTIMIZERS = ("sgd", "adam", "rmsprop")
 INITS = ("xavier_normal", "he_normal", "normal")
 
-DEFAULT_RANGES: dict = {
-    "optimizers": list(OPTIMIZERS),
-    "learning_rate": [5e-4, 5e-2],
-    "l2": [1e-8, 1e-2],
-    "dropout": [0.0, 0.5],
-    "inits": list(INITS),
-    "init_std": [1e-3, 0.5],
-    "train_fraction": [0.5, 1.0],
-}
-
-_LOG_UNIFORM = ("learning_rate", "l2", "init_std")
-_CHOICES = {"optimizers": OPTIMIZERS, "inits": INITS}
+RANGES = ("learning_rate", "l2", "dropout", "init_std", "train_fraction")
+"""The [lo, hi] ranges of :class:`SamplingRanges` (the other fields are lists of choices)."""
+LOG_UNIFORM = ("learning_rate", "l2", "init_std")
 
 CONFIG_SCHEMA: dict[str, type[pl.DataType]] = {
     "run_id": pl.String,
@@ -48,64 +40,64 @@ CONFIG_SCHEMA: dict[str, type[pl.DataType]] = {
 
 
 def run_id(index: int) -> str:
+    """The run id of network ``index`` of a generated zoo."""
     return f"run-{index:06d}"
 
 
-def validate_ranges(ranges: Mapping | None) -> dict:
-    """``ranges`` with defaults filled in; a bad entry raises ``ValueError`` naming its key."""
-    ranges = dict(ranges or {})
-    unknown = sorted(set(ranges) - set(DEFAULT_RANGES))
-    if unknown:
-        raise ValueError(f"sampling ranges: unknown key(s) {unknown}; expected some of {sorted(DEFAULT_RANGES)}")
-    out = {key: ranges.get(key, default) for key, default in DEFAULT_RANGES.items()}
-    for key, allowed in _CHOICES.items():
-        values = out[key]
-        if isinstance(values, str) or not isinstance(values, list | tuple) or not values:
-            raise ValueError(f"sampling ranges: {key!r} must be a non-empty list, not {values!r}")
-        bad = [v for v in values if v not in allowed]
-        if bad:
-            raise ValueError(f"sampling ranges: {key!r} has unknown value(s) {bad}; allowed: {list(allowed)}")
-        out[key] = list(values)
-    for key in ("learning_rate", "l2", "dropout", "init_std", "train_fraction"):
-        value = out[key]
-        if (
-            isinstance(value, str)
-            or not isinstance(value, list | tuple)
-            or len(value) != 2
-            or not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in value)
-        ):
-            raise ValueError(f"sampling ranges: {key!r} must be [lo, hi] (two finite numbers), not {value!r}")
-        lo, hi = float(value[0]), float(value[1])
-        if lo > hi:
-            raise ValueError(f"sampling ranges: {key!r} needs lo <= hi, got [{lo}, {hi}]")
-        if key in _LOG_UNIFORM and lo <= 0:
-            raise ValueError(f"sampling ranges: {key!r} is log-uniform and needs lo > 0, got [{lo}, {hi}]")
-        if key == "dropout" and not (lo >= 0 and hi < 1):
-            raise ValueError(f"sampling ranges: 'dropout' must lie in [0, 1), got [{lo}, {hi}]")
-        if key == "train_fraction" and not (lo > 0 and hi <= 1):
-            raise ValueError(f"sampling ranges: 'train_fraction' must lie in (0, 1], got [{lo}, {hi}]")
-        out[key] = [lo, hi]
-    return out
+@dataclass(frozen=True)
+class SamplingRanges:
+    """Where each hyper-parameter is drawn from: the ``sampling`` section of a zoo, already validated.
+
+    The config schema (``$defs/sampling``) is the one place the defaults and the allowed values live; build
+    this with :meth:`from_options` from the validated section. The checks here are only those a JSON schema
+    cannot state: ``lo <= hi``, and ``lo > 0`` for the log-uniform ranges (the schema allows 0).
+    """
+
+    optimizers: tuple[str, ...]
+    learning_rate: tuple[float, float]  # log-uniform
+    l2: tuple[float, float]  # log-uniform
+    dropout: tuple[float, float]  # uniform
+    inits: tuple[str, ...]
+    init_std: tuple[float, float]  # log-uniform, used by the "normal" init
+    train_fraction: tuple[float, float]  # uniform
+
+    def __post_init__(self) -> None:
+        for key in RANGES:
+            lo, hi = getattr(self, key)
+            if lo > hi:
+                raise ValueError(f"sampling ranges: {key!r} needs lo <= hi, got [{lo}, {hi}]")
+            if key in LOG_UNIFORM and lo <= 0:
+                raise ValueError(f"sampling ranges: {key!r} is log-uniform and needs lo > 0, got [{lo}, {hi}]")
+
+    @classmethod
+    def from_options(cls, ranges: Mapping) -> SamplingRanges:
+        """From a ``sampling`` section validated against the schema (every key present, defaults filled in)."""
+        return cls(
+            **{
+                f.name: tuple(float(v) for v in ranges[f.name]) if f.name in RANGES else tuple(ranges[f.name])
+                for f in fields(cls)
+            }
+        )
 
 
 def _log_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
     return float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
 
 
-def sample_config(index: int, ranges: dict, seed: int) -> dict:
-    """The configuration of network ``index`` (``ranges`` already validated)."""
+def sample_config(index: int, ranges: SamplingRanges, seed: int) -> dict:
+    """The configuration of network ``index`` of the zoo with seed ``seed``: one row of :func:`sample_configs`."""
     if index < 0 or seed < 0:
         raise ValueError(f"seed and network index must be >= 0, got seed={seed}, index={index}")
     rng = np.random.default_rng([int(seed), int(index)])
     # The draws happen in a fixed order, whatever the ranges, so each value depends on its own range only.
     net_seed = int(rng.integers(0, 2**62))  # fits int64 and leaves room for counter arithmetic
-    optimizer = ranges["optimizers"][int(rng.integers(len(ranges["optimizers"])))]
-    learning_rate = _log_uniform(rng, *ranges["learning_rate"])
-    l2 = _log_uniform(rng, *ranges["l2"])
-    dropout = float(rng.uniform(*ranges["dropout"]))
-    init = ranges["inits"][int(rng.integers(len(ranges["inits"])))]
-    init_std = _log_uniform(rng, *ranges["init_std"])
-    train_fraction = float(rng.uniform(*ranges["train_fraction"]))
+    optimizer = ranges.optimizers[int(rng.integers(len(ranges.optimizers)))]
+    learning_rate = _log_uniform(rng, *ranges.learning_rate)
+    l2 = _log_uniform(rng, *ranges.l2)
+    dropout = float(rng.uniform(*ranges.dropout))
+    init = ranges.inits[int(rng.integers(len(ranges.inits)))]
+    init_std = _log_uniform(rng, *ranges.init_std)
+    train_fraction = float(rng.uniform(*ranges.train_fraction))
     return {
         "run_id": run_id(index),
         "seed": net_seed,
@@ -119,17 +111,15 @@ def sample_config(index: int, ranges: dict, seed: int) -> dict:
     }
 
 
-def sample_configs(n: int, ranges: dict | None, seed: int, first_index: int = 0) -> pl.DataFrame:
+def sample_configs(n: int, ranges: SamplingRanges, seed: int, first_index: int = 0) -> pl.DataFrame:
     """Configurations of networks ``first_index .. first_index + n - 1``, one row each.
 
     Columns: run_id, seed (the network's own seed, Int64), optimizer, learning_rate, l2, dropout, init,
-    init_std (used by the "normal" init), train_fraction. Missing ``ranges`` keys take
-    :data:`DEFAULT_RANGES`; a bad one raises ``ValueError`` naming it.
+    init_std (used by the "normal" init), train_fraction.
     """
     if n < 0 or first_index < 0:
         raise ValueError(f"sample_configs: n and first_index must be >= 0, got n={n}, first_index={first_index}")
-    checked = validate_ranges(ranges)
-    rows = [sample_config(i, checked, seed) for i in range(first_index, first_index + n)]
+    rows = [sample_config(i, ranges, seed) for i in range(first_index, first_index + n)]
     return pl.DataFrame(rows, schema=CONFIG_SCHEMA)
 
 

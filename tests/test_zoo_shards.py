@@ -13,11 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from symzoo import config
+from symzoo import checkpoint, config
 from symzoo.data.images import save_image_set
 from symzoo.data.zoo import read_zoo
 from symzoo.sources.digits import DigitsSettings, digits_image_set
-from symzoo.zoo.generate import merge_shards, state_path
+from symzoo.stages import zoo_merge
+from symzoo.stages.zoo_shard import state_path
+from symzoo.zoo.state import CHECKPOINT_KIND, STATE_VERSION
 
 ZOO = {
     "source": "generate",
@@ -45,6 +47,11 @@ def shard_options(zoo: dict, shard: int) -> dict:
     return {k: zoo[k] for k in keys} | {"first": first, "count": min(zoo["batch_models"], zoo["num_models"] - first)}
 
 
+def merge(zoo: dict, shards: list[Path], out: Path) -> Path:
+    """The zoo-merge stage on a zoo entry, validated as the command validates it."""
+    return zoo_merge.run(config.validate(zoo, "zoo_generate"), shards, out)
+
+
 def symzoo(*args: str, **kwargs) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "symzoo.cli", *args], stderr=subprocess.PIPE, text=True, **kwargs)
 
@@ -62,7 +69,7 @@ def test_shards_merge_into_a_filtered_split_zoo(digits, tmp_path):
     shards = [tmp_path / f"shards/{i:04d}" for i in range(2)]
     for i, shard in enumerate(shards):
         run_shard(shard_options(ZOO, i), digits, shard)
-    merge_shards(ZOO, shards, tmp_path / "zoo")
+    merge(ZOO, shards, tmp_path / "zoo")
     zoo = read_zoo(tmp_path / "zoo")
     assert len(zoo) == 8 and zoo.spec.sizes == (64, 8, 6, 10)
     assert zoo.models["run_id"].to_list() == [f"run-{i:06d}" for i in range(8)]
@@ -73,7 +80,7 @@ def test_shards_merge_into_a_filtered_split_zoo(digits, tmp_path):
     assert {"train_loss", "val_accuracy", "test_loss"} <= set(zoo.models.columns)
     assert not state_path(shards[0]).exists()  # the training state is gone once the shard is written
     # the selected checkpoint's parameters are the shard's rows at that step
-    step1 = merge_shards({**ZOO, "step": 1}, shards, tmp_path / "zoo1")
+    step1 = merge({**ZOO, "step": 1}, shards, tmp_path / "zoo1")
     assert not np.array_equal(read_zoo(step1).params, zoo.params)
 
 
@@ -114,6 +121,17 @@ def test_a_killed_shard_leaves_no_output_and_its_rerun_resumes(digits, tmp_path)
     assert "resuming" in log
     run_shard(options, digits, tmp_path / "whole")
     assert (out / "params.npy").read_bytes() == (tmp_path / "whole/params.npy").read_bytes()
+
+
+def test_a_stale_state_is_removed_and_the_shard_trains_afresh(digits, tmp_path):
+    options = shard_options(ZOO | {"epochs": 2, "checkpoints": [2]}, 0)
+    run_shard(options, digits, tmp_path / "clean")
+    out = tmp_path / "stale"
+    checkpoint.save(state_path(out), CHECKPOINT_KIND, STATE_VERSION, {"spec": "of another zoo"}, {"epoch": 1})
+    log = run_shard(options, digits, out)
+    assert "written for other" in log and "starting afresh" in log and "resuming" not in log
+    assert not state_path(out).exists()
+    assert (out / "params.npy").read_bytes() == (tmp_path / "clean/params.npy").read_bytes()
 
 
 def test_bad_shard_options_are_named(digits, tmp_path):
