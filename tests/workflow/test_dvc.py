@@ -236,9 +236,9 @@ def test_plots_show_the_interpolation_curves_and_figures(clone, tmp_path):
         (plot,) = plots[plot_id]
         assert plot["type"] == "vega", plot
         data = plot["content"]["data"]["values"]
-        assert {row["method"] for row in data} == {"naive", "rebasin", "ae_scalegmn"}
+        assert {row["method"] for row in data} == {"naive", "rebasin", "medoid", "ae_scalegmn"}
         assert {row["zoo"] for row in data} == {"cnn", "mlp"}
-    for name in ("interpolation", "orbit", "training"):
+    for name in ("interpolation", "orbit", "training", "fidelity"):
         assert plots[f"results/figures/{name}.png"][0]["type"] == "image"
 
 
@@ -250,5 +250,5 @@ def test_figures_regenerate_from_the_pulled_tables_alone(clone):
     jobs = set(re.findall(r"^rule (\w+):", out, flags=re.M))
     assert jobs == {"figures"}, out
     clone.snakemake("figures", "--forcerun", "figures")
-    for name in ("interpolation", "orbit", "training"):
+    for name in ("interpolation", "orbit", "training", "fidelity"):
         assert (clone.root / f"results/figures/{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -8,6 +8,7 @@ encoders' training histories. This module builds the tables; ``symzoo.stages.tab
 from __future__ import annotations
 
 import json
+import math
 
 import polars as pl
 
@@ -87,6 +88,11 @@ nearest to each original; on the train split, the nearest *other* one).
 """
 
 
+def _finite(value: float | None) -> float | None:
+    """JSON has no NaN: an undefined metric (e.g. a rank correlation of a constant) is null."""
+    return None if value is None or not math.isfinite(value) else value
+
+
 def build_tables(
     curves: pl.DataFrame, orbit: pl.DataFrame, training: pl.DataFrame, fidelity: pl.DataFrame
 ) -> dict[str, pl.DataFrame | str]:
@@ -100,11 +106,12 @@ def build_tables(
     if len(fidelity):
         fidelity = fidelity.sort("zoo", "split", "model")
     metrics = {
-        f"{row['zoo']}/{row['method']}": {m: row[f"{m}_mean"] for m in METRICS} for row in summary.iter_rows(named=True)
+        f"{row['zoo']}/{row['method']}": {m: _finite(row[f"{m}_mean"]) for m in METRICS}
+        for row in summary.iter_rows(named=True)
     }
     for row in fidelity.iter_rows(named=True):
         metrics.setdefault(f"{row['zoo']}/fidelity_{row['split']}/{row['model']}", {}).update(
-            {c: row[c] for c in FIDELITY_COLUMNS}
+            {c: _finite(row[c]) for c in FIDELITY_COLUMNS}
         )
     text = "# Merging: barriers beside the fidelity of their endpoints (mean ± 95% CI over pairs)\n\n"
     text += EXPLANATION + "\n" + _merge_markdown(summary)
