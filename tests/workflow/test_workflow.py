@@ -99,13 +99,18 @@ def test_tables_and_figures_are_built(workflow):
 
     tables = workflow.root / "results/tables"
     summary = pl.read_parquet(tables / "barriers_summary.parquet")
-    assert set(summary["method"]) == {"naive", "rebasin", "ae_scalegmn"} and set(summary["zoo"]) == {"cnn", "mlp"}
-    assert (summary["n"] == 2).all()
+    assert set(summary["method"]) == {"naive", "rebasin", "medoid", "ae_scalegmn"}
+    assert set(summary["zoo"]) == {"cnn", "mlp"} and (summary["n"] == 2).all()
+    medoid = summary.filter(pl.col("method") == "medoid")
+    assert (medoid["loss_barrier_mean"].abs() < 1e-6).all() and (medoid["endpoint_kl_mean"] > 0).all()
     curves = pl.read_parquet(workflow.root / "results/merge/mlp/naive/curves.parquet")
-    assert curves.columns == ["pair_id", "model_a", "model_b", "alpha", "split", "loss", "accuracy"]
-    assert len(curves) == 2 * 5
-    assert "| zoo | method |" in (tables / "barriers.md").read_text()
-    for name in ("interpolation", "orbit", "training"):
+    assert curves.columns[:7] == ["pair_id", "model_a", "model_b", "alpha", "split", "loss", "accuracy"]
+    assert {"kl_a", "kl_b", "orig_loss_a", "orig_acc_b"} <= set(curves.columns) and len(curves) == 2 * 5
+    fidelity = pl.read_parquet(tables / "fidelity.parquet")
+    assert {"ae_scalegmn", "identity", "medoid", "mean_prediction", "nearest_train"} == set(fidelity["model"])
+    text = (tables / "barriers.md").read_text()
+    assert "| zoo | method |" in text and "# Fidelity of the reconstructions" in text
+    for name in ("interpolation", "orbit", "training", "fidelity"):
         assert (workflow.root / f"results/figures/{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert (workflow.root / f"results/figures/{name}.pdf").read_bytes()[:5] == b"%PDF-"
 
