@@ -20,6 +20,9 @@ except ConfigError as err:
     raise WorkflowError(str(err)) from None
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/zoo.smk"

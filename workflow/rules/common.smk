@@ -1,6 +1,7 @@
 import json
 import math
 import os
+from pathlib import Path
 
 from symzoo.merge.methods import MEDOID, autoencoder_method, encoder_of
 from symzoo.report import FIGURES as FIGURE_NAMES
@@ -16,6 +17,11 @@ METHODS = [
 ]
 DOWNLOADS = "results/downloads"
 FIGURES = expand("results/figures/{name}.{ext}", name=FIGURE_NAMES, ext=FORMATS)
+REPORTED = {
+    "results/tables/barriers.md": "barriers.rst",
+    "results/tables/fidelity.parquet": "fidelity_table.rst",
+}
+"""Tables in `snakemake --report` (with their captions in workflow/report/); the PNG figures are in it too."""
 
 
 def zoos_from(source):
@@ -162,3 +168,40 @@ BUDGET_TARGETS = expand(
     encoder=BUDGET_ENCODERS,
     point=BUDGET,
 )
+
+
+# Resources each job asks for (SLURM through a profile; locally `--resources` may cap them). Where the work
+# scales with the config, so does the request; the numbers are generous estimates, not measurements.
+GPU = 0 if config["device"] == "cpu" else 1
+"""GPU rules (zoo shards, encoders, interpolation) ask for one GPU unless the config runs on the CPU."""
+
+
+def shard_runtime(wildcards):
+    """Minutes: about 100 network-epochs a second on one GPU, with a large margin and start-up."""
+    zoo = config["zoos"][wildcards.zoo]
+    return 15 + math.ceil(zoo["batch_models"] * zoo["epochs"] / 600)
+
+
+def shard_mem_mb(wildcards):
+    """Parameters, gradients, two optimizer moments and every checkpoint of the shard, plus the images."""
+    zoo = config["zoos"][wildcards.zoo]
+    widths = [
+        64,
+        *zoo["arch"]["widths"],
+        10,
+    ]  # inputs of the MLP zoos; CNN layers are smaller
+    params = sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))
+    copies = 4 + len(zoo["checkpoints"])
+    return 4000 + math.ceil(zoo["batch_models"] * params * 4 * copies / 2**20)
+
+
+def encoder_runtime(wildcards):
+    """Minutes: the configured epochs at a generous minute each, plus start-up."""
+    return 30 + config["encoders"][wildcards.encoder]["epochs"]
+
+
+localrules:
+    pairs,
+    tables,
+    figures,
+    budget_report,

@@ -4,6 +4,10 @@ rule dataset:
         "results/data/{dataset}.npz",
     log:
         "results/logs/data/{dataset}.log",
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=60,
     params:
         options=options("datasets"),
         cache=DOWNLOADS,

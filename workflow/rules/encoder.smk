@@ -7,6 +7,11 @@ rule encoder:
         encoder_files("{zoo}", "{encoder}"),
     log:
         "results/logs/encoders/{zoo}/{encoder}.log",
+    threads: 1
+    resources:
+        gpu=GPU,
+        mem_mb=16000,
+        runtime=encoder_runtime,
     params:
         options=options("encoders"),
         zoo=input_dir("zoo"),
@@ -31,6 +36,11 @@ rule budget_encoder:
         ),
     log:
         "results/logs/budget/{zoo}/{encoder}/{point}.log",
+    threads: 1
+    resources:
+        gpu=GPU,
+        mem_mb=16000,
+        runtime=encoder_runtime,
     params:
         options=budget_options,
         zoo=input_dir("zoo"),
@@ -51,6 +61,10 @@ rule budget_fidelity:
         "results/budget/{zoo}/{encoder}/{point}/fidelity.parquet",
     log:
         "results/logs/budget/{zoo}/{encoder}/{point}-fidelity.log",
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=30,
     params:
         zoo=input_dir("zoo"),
         fidelity=options("fidelity"),

@@ -6,6 +6,10 @@ rule pairs:
         "results/merge/{zoo}/pairs.parquet",
     log:
         "results/logs/merge/{zoo}/pairs.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
     params:
         options=options("merge"),
         zoo=input_dir("zoo"),
@@ -24,6 +28,10 @@ rule endpoints:
         "results/merge/{zoo}/{method}/endpoints.npy",
     log:
         "results/logs/merge/{zoo}/{method}/endpoints.log",
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=60,
     params:
         zoo=input_dir("zoo"),
         model=lambda w, input: f"--model {input.model}" if input.model else "",
@@ -47,6 +55,11 @@ rule interpolate:
         "results/merge/{zoo}/{method}/curves.parquet",
     log:
         "results/logs/merge/{zoo}/{method}/interpolate.log",
+    threads: 1
+    resources:
+        gpu=GPU,
+        mem_mb=8000,
+        runtime=60,
     params:
         zoo=input_dir("zoo"),
         alphas=config["merge"]["alphas"],
@@ -66,6 +79,11 @@ rule orbit:
         "results/merge/{zoo}/orbit.parquet",
     log:
         "results/logs/merge/{zoo}/orbit.log",
+    threads: 1
+    resources:
+        gpu=GPU,
+        mem_mb=8000,
+        runtime=60,
     params:
         options=options("merge"),
         zoo=input_dir("zoo"),
@@ -90,6 +108,10 @@ rule fidelity:
         "results/fidelity/{zoo}/{encoder}.parquet",
     log:
         "results/logs/fidelity/{zoo}/{encoder}.log",
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=30,
     params:
         zoo=input_dir("zoo"),
         fidelity=options("fidelity"),
@@ -110,6 +132,10 @@ rule fidelity_controls:
         "results/fidelity/{zoo}/controls.parquet",
     log:
         "results/logs/fidelity/{zoo}/controls.log",
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=30,
     params:
         zoo=input_dir("zoo"),
         fidelity=options("fidelity"),

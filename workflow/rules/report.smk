@@ -14,9 +14,20 @@ rule tables:
             "results/fidelity/{zoo}/{name}.parquet", zoo=ZOOS, name=FIDELITY
         ),
     output:
-        expand("results/tables/{table}", table=TABLES),
+        [
+            (
+                report(path, caption=f"../report/{REPORTED[path]}", category="Tables")
+                if path in REPORTED
+                else path
+            )
+            for path in expand("results/tables/{table}", table=TABLES)
+        ],
     log:
         "results/logs/report/tables.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10,
     params:
         curves=named(
             ("{zoo}/{method}", "results/merge/{zoo}/{method}/curves.parquet"),
@@ -45,9 +56,24 @@ rule figures:
     input:
         tables=expand("results/tables/{table}", table=TABLES),
     output:
-        FIGURES,
+        [
+            (
+                report(
+                    path,
+                    caption=f"../report/{Path(path).stem}.rst",
+                    category="Figures",
+                )
+                if path.endswith(".png")
+                else path
+            )
+            for path in FIGURES
+        ],
     log:
         "results/logs/report/figures.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10,
     params:
         tables=input_dir("tables"),
         out=output_dir,
@@ -65,6 +91,10 @@ rule budget_report:
         figures=multiext("results/figures/budget.", "png", "pdf"),
     log:
         "results/logs/report/budget.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10,
     params:
         points=named(
             ("{zoo}/{encoder}/{point}", "results/budget/{zoo}/{encoder}/{point}"),

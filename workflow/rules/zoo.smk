@@ -6,6 +6,10 @@ rule smallcnnzoo:
         "results/logs/zoo/{zoo}.log",
     wildcard_constraints:
         zoo=one_of(zoos_from("smallcnnzoo")),
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=180,
     params:
         options=options("zoos"),
         cache=DOWNLOADS,
@@ -23,6 +27,11 @@ rule zoo_shard:
         shard_files("{zoo}", "{shard}"),
     log:
         "results/logs/zoo/{zoo}/shard-{shard}.log",
+    threads: 1
+    resources:
+        gpu=GPU,
+        mem_mb=shard_mem_mb,
+        runtime=shard_runtime,
     params:
         options=shard_options,
         out=output_dir,
@@ -42,6 +51,10 @@ rule zoo_merge:
         "results/logs/zoo/{zoo}.log",
     wildcard_constraints:
         zoo=one_of(zoos_from("generate")),
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=30,
     params:
         options=options("zoos"),
         shards=lambda w: [
