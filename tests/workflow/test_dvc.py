@@ -166,7 +166,7 @@ def test_repro_builds_every_stage_and_leaves_snakemake_nothing_to_do(scratch):
     lock = yaml.safe_load((scratch.root / "dvc.lock").read_text())["stages"]
     assert list(lock) == STAGES
     assert all(stage["cmd"].endswith(f"--configfile {scratch.config}") for stage in lock.values())
-    assert (scratch.root / "results/tables/metrics.json").is_file()
+    assert {p.name for p in (scratch.root / "results/tables/metrics").iterdir()} == {"cnn.json", "mlp.json"}
     assert NOTHING_TO_DO in scratch.snakemake("all", "--dry-run").stdout
     assert "up to date" in scratch.dvc("status").stdout
 
@@ -183,8 +183,8 @@ def test_pull_brings_every_output_and_snakemake_has_nothing_to_do(scratch, clone
         ours = sorted(p.relative_to(scratch.root) for p in (scratch.root / path).rglob("*") if p.is_file())
         theirs = sorted(p.relative_to(clone.root) for p in (clone.root / path).rglob("*") if p.is_file())
         assert ours == theirs and ours, path
-    assert (clone.root / "results/tables/metrics.json").read_bytes() == (
-        scratch.root / "results/tables/metrics.json"
+    assert (clone.root / "results/tables/metrics/mlp.json").read_bytes() == (
+        scratch.root / "results/tables/metrics/mlp.json"
     ).read_bytes()
     out = clone.snakemake("all", "--dry-run")
     assert NOTHING_TO_DO in out.stdout, out.stdout + out.stderr
@@ -212,19 +212,20 @@ def test_a_clean_clone_plans_every_stage(scratch, tmp_path):
     assert not (dest / "results").exists()
 
 
-def test_metrics_show_and_diff_the_barrier_summary(clone):
-    path = clone.root / "results/tables/metrics.json"
+def test_metrics_show_a_row_per_zoo_and_diff_the_barrier_summary(clone):
+    path = clone.root / "results/tables/metrics/mlp.json"
     pulled = path.read_bytes()
     metrics = json.loads(pulled)
-    assert "mlp/naive" in metrics and "loss_barrier" in metrics["mlp/naive"]
+    assert "loss_barrier" in metrics["naive"] and "kl" in metrics["fidelity_test"]["ae_scalegmn"]
     out = clone.dvc("metrics", "show").stdout
-    assert "results/tables/metrics.json" in out and "naive" in out and "loss_barrier" in out, out
+    rows = [line for line in out.splitlines() if line.startswith("results/tables/metrics/")]
+    assert len(rows) == 2 and "naive.loss_barrier" in out, out  # one row per zoo
     assert re.search(r"\d+\.\d+", out), out
     try:  # what a re-run that changes a barrier shows: the committed value (from the cache) against the new one
-        metrics["mlp/naive"]["loss_barrier"] = 123.5
+        metrics["naive"]["loss_barrier"] = 123.5
         path.write_text(json.dumps(metrics))
         diff = clone.dvc("metrics", "diff").stdout
-        assert "mlp/naive.loss_barrier" in diff and "123.5" in diff, diff
+        assert "naive.loss_barrier" in diff and "123.5" in diff, diff
     finally:
         path.write_bytes(pulled)
     assert clone.dvc("metrics", "diff").stdout.strip() == ""
@@ -252,3 +253,16 @@ def test_figures_regenerate_from_the_pulled_tables_alone(clone):
     clone.snakemake("figures", "--forcerun", "figures")
     for name in ("interpolation", "orbit", "training", "fidelity"):
         assert (clone.root / f"results/figures/{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_params_are_the_config_sections_each_stage_reads(clone):
+    """Last (it re-runs stages in the clone).`dvc exp run -S <file>:<key>=<value>` runs the experiment and `dvc params diff` shows the change."""
+    key = f"{clone.config}:merge.alphas"
+    clone.dvc("exp", "run", "-S", f"{key}=3")
+    diff = clone.dvc("params", "diff").stdout
+    assert re.search(r"merge\.alphas\s+5\s+3", diff), diff
+    status = clone.dvc("status").stdout
+    assert "results/data" not in status  # only the stages that read the merge section were re-run
+    table = clone.dvc("exp", "show", "--no-pager", "--md").stdout
+    assert "merge.alphas" in table, table
+    clone.run("git", "checkout", "--", clone.config, "dvc.lock")

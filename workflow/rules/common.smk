@@ -141,7 +141,11 @@ STAGES = {
         *expand("results/merge/{zoo}/orbit.parquet", zoo=ZOOS),
         *expand("results/fidelity/{zoo}/{name}.parquet", zoo=ZOOS, name=FIDELITY),
     ],
-    "report": [*expand("results/tables/{table}", table=TABLES), *FIGURES],
+    "report": [
+        *expand("results/tables/{table}", table=TABLES),
+        *expand("results/tables/metrics/{zoo}.json", zoo=ZOOS),
+        *FIGURES,
+    ],
 }
 """The targets of each stage group (`snakemake zoos`, ...; DVC's stages run these)."""
 

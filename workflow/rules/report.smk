@@ -22,6 +22,7 @@ rule tables:
             )
             for path in expand("results/tables/{table}", table=TABLES)
         ],
+        metrics=expand("results/tables/metrics/{zoo}.json", zoo=ZOOS),
     log:
         "results/logs/report/tables.log",
     threads: 1

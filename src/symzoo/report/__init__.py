@@ -7,7 +7,8 @@ CURVES = "curves.parquet"
 BARRIERS = "barriers.parquet"
 SUMMARY = "barriers_summary.parquet"
 SUMMARY_MD = "barriers.md"
-METRICS_JSON = "metrics.json"
+METRICS_DIR = "metrics"
+"""One JSON of DVC metrics per zoo, ``metrics/{zoo}.json`` (one row each in ``dvc metrics show``)."""
 ORBIT_CURVES = "orbit_curves.parquet"
 ORBIT = "orbit_barriers.parquet"
 ORBIT_SUMMARY = "orbit_summary.parquet"
@@ -19,7 +20,6 @@ TABLES: tuple[str, ...] = (
     BARRIERS,
     SUMMARY,
     SUMMARY_MD,
-    METRICS_JSON,
     ORBIT_CURVES,
     ORBIT,
     ORBIT_SUMMARY,
@@ -27,7 +27,7 @@ TABLES: tuple[str, ...] = (
     INTERPOLATION_CSV,
     FIDELITY,
 )
-"""Everything ``symzoo tables`` writes into ``results/tables/``."""
+"""Everything ``symzoo tables`` writes into ``results/tables/``, besides ``metrics/{zoo}.json``."""
 FIGURES: tuple[str, ...] = ("interpolation", "orbit", "training", "fidelity")
 """Everything ``symzoo figures`` draws into ``results/figures/``, each as every one of FORMATS."""
 FORMATS: tuple[str, ...] = ("png", "pdf")

@@ -105,14 +105,13 @@ def build_tables(
     orbit_summary = aggregate(orbit_pairs, by=("zoo", "kind", "method"))
     if len(fidelity):
         fidelity = fidelity.sort("zoo", "split", "model")
-    metrics = {
-        f"{row['zoo']}/{row['method']}": {m: _finite(row[f"{m}_mean"]) for m in METRICS}
-        for row in summary.iter_rows(named=True)
-    }
+    metrics: dict[str, dict] = {}  # zoo -> method -> metric; fidelity rows under "fidelity_<split>"
+    for row in summary.iter_rows(named=True):
+        metrics.setdefault(row["zoo"], {})[row["method"]] = {m: _finite(row[f"{m}_mean"]) for m in METRICS}
     for row in fidelity.iter_rows(named=True):
-        metrics.setdefault(f"{row['zoo']}/fidelity_{row['split']}/{row['model']}", {}).update(
-            {c: _finite(row[c]) for c in FIDELITY_COLUMNS}
-        )
+        metrics.setdefault(row["zoo"], {}).setdefault(f"fidelity_{row['split']}", {})[row["model"]] = {
+            c: _finite(row[c]) for c in FIDELITY_COLUMNS
+        }
     text = "# Merging: barriers beside the fidelity of their endpoints (mean ± 95% CI over pairs)\n\n"
     text += EXPLANATION + "\n" + _merge_markdown(summary)
     if len(fidelity):
@@ -134,5 +133,5 @@ def build_tables(
         out.TRAINING: training,
         out.FIDELITY: fidelity,
         out.SUMMARY_MD: text,
-        out.METRICS_JSON: json.dumps(metrics, indent=2) + "\n",
+        **{f"{out.METRICS_DIR}/{zoo}.json": json.dumps(values, indent=2) + "\n" for zoo, values in metrics.items()},
     }
