@@ -34,6 +34,7 @@ SPEC = NetSpec("mlp", (1, 4, 4), (8,), 4, "tanh")  # 16-8-4, 172 parameters
 N_NETS = 48
 STEPS = 16
 
+
 def settings(**keys) -> FitSettings:
     """Tiny settings; every key not given at its schema default (keys of the config's encoder entry)."""
     tiny = dict(

@@ -75,8 +75,6 @@ def endpoints(
     from symzoo.align.rebasin import align_pair
     from symzoo.models.autoencoder import reconstruct
 
-
-
     check_method(method, ae, medoid)
     if encoder_of(method) is not None:
         recon = reconstruct(ae, torch.cat([a, b]))

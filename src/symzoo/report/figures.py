@@ -129,9 +129,7 @@ def fidelity_figure(fidelity: pl.DataFrame) -> plt.Figure:
     for j, zoo in enumerate(zoos):
         sns.barplot(data=data[data.zoo == zoo], x="model", y="kl", color="0.6", errorbar=None, ax=axes[0, j])
         axes[0, j].set(ylabel="KL(orig ‖ recon), test", xlabel="", title=zoo)
-        sns.barplot(
-            data=long[long.zoo == zoo], x="model", y="top1", hue="direction", errorbar=None, ax=axes[1, j]
-        )
+        sns.barplot(data=long[long.zoo == zoo], x="model", y="top1", hue="direction", errorbar=None, ax=axes[1, j])
         axes[1, j].axhline(float(data[data.zoo == zoo].chance.iloc[0]), color="black", ls="--", label="chance")
         axes[1, j].set(ylabel="identifiability (top-1)", xlabel="", ylim=(0, 1))
         for ax in axes[:, j]:
