@@ -256,7 +256,9 @@ def test_figures_regenerate_from_the_pulled_tables_alone(clone):
 
 
 def test_params_are_the_config_sections_each_stage_reads(clone):
-    """Last (it re-runs stages in the clone).`dvc exp run -S <file>:<key>=<value>` runs the experiment and `dvc params diff` shows the change."""
+    """`dvc exp run -S <file>:<key>=<value>` runs the experiment, `dvc params diff` shows the change.
+
+    Last in this file: it re-runs stages in the clone."""
     key = f"{clone.config}:merge.alphas"
     clone.dvc("exp", "run", "-S", f"{key}=3")
     diff = clone.dvc("params", "diff").stdout
