@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 CHOICES = ("auto", "cpu", "cuda")
 
 
 def resolve(name: str) -> torch.device:
     """``auto`` is CUDA when present, else the CPU; asking for CUDA without one is an error."""
+    import torch  # here, not at the top: `symzoo --help` and `check-config` need no torch
+
     if name not in CHOICES:
         raise ValueError(f"device must be one of {CHOICES}, not {name!r}")
     if name == "cuda" and not torch.cuda.is_available():

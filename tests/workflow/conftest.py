@@ -1,7 +1,8 @@
 """Run the real Snakemake workflow on config/test.yaml, in a scratch directory, offline.
 
-The archives the test config names are replaced by tiny ones in the exact upstream formats, served from
-a loopback HTTP server; everything else (rules, schema, CLI) is the repository's own.
+The test config names tiny archives in the exact upstream formats, built by the fixtures (``python -m
+tests.fixtures``); the DVC and cluster tests serve them from a loopback HTTP server instead. Everything else
+(rules, schema, CLI) is the repository's own.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.fixtures.__main__ import build as build_fixtures
 from tests.fixtures.cifar import make_cifar_archive
 from tests.fixtures.smallcnnzoo import make_small_cnn_zoo_archive
 
@@ -37,11 +39,16 @@ class Workflow:
         return proc
 
 
-def make_workflow(root: Path, server) -> Workflow:
-    """Link the workflow into ``root`` and write config/test.yaml with its archives served by ``server``."""
+def make_workflow(root: Path, server=None) -> Workflow:
+    """Link the workflow into ``root``. Without ``server``: config/test.yaml as it is, offline, with its archives
+    built into ``root/results/fixtures`` (``python -m tests.fixtures``); with one: a copy of it whose archives
+    are served by ``server`` (downloads over HTTP)."""
     root.mkdir(parents=True, exist_ok=True)
     for name in ("Snakefile", "workflow", "config"):
         (root / name).symlink_to(ROOT / name)
+    if server is None:
+        build_fixtures(root / "results" / "fixtures")
+        return Workflow(root, root / "config" / "test.yaml")
     md5 = make_cifar_archive(server.root / "cifar-10-python.tar.gz", n_per_batch=40)
     make_small_cnn_zoo_archive(server.root / "cifar10.tar.xz", n_runs=60)
     cfg = yaml.safe_load((ROOT / "config/test.yaml").read_text())
@@ -54,11 +61,8 @@ def make_workflow(root: Path, server) -> Workflow:
 
 @pytest.fixture(scope="module")
 def workflow(tmp_path_factory) -> Workflow:
-    """The test workflow, run once to completion (shared by the module's tests)."""
-    from tests.fixtures.http import LoopbackServer
-
-    www = tmp_path_factory.mktemp("www")
-    with LoopbackServer(www) as server:
-        wf = make_workflow(tmp_path_factory.mktemp("wf"), server)
-        wf.snakemake("all")
-        yield wf
+    """The offline test workflow (config/test.yaml as shipped), run once to completion (shared by the module's
+    tests)."""
+    wf = make_workflow(tmp_path_factory.mktemp("wf"))
+    wf.snakemake("all")
+    return wf

@@ -189,6 +189,8 @@ def _mismatch(path: Path, expected: dict[str, str]) -> tuple[str, str, str] | No
 
 def _download(url: str, part: Path, desc: str) -> None:
     """Stream ``url`` into ``part``, resuming it when it exists and the URL is http(s)."""
+    if "://" not in url:  # a local path (relative to the working directory), e.g. archives built for the tests
+        url = Path(url).resolve().as_uri()
     scheme = urllib.parse.urlsplit(url).scheme.lower()
     if scheme not in ("http", "https", "file"):
         raise ValueError(f"{url}: unsupported URL scheme {scheme!r} (http, https or file)")

@@ -29,17 +29,22 @@ _SHAPE = (3, 32, 32)
 
 @dataclass(frozen=True)
 class Cifar10Settings:
-    """Where the archive comes from (``url``, with its published ``md5``) and the side length ``resize`` of
-    the (square) resized images; None keeps 32."""
+    """Where the archive comes from (``url``, a URL or a local path, with its published ``md5``; None: the sha256 of
+    the first download is recorded and checked from then on) and the side length ``resize`` of the (square)
+    resized images; None keeps 32."""
 
     url: str
-    md5: str
+    md5: str | None
     resize: int | None
 
 
 def cifar10_gs_image_set(settings: Cifar10Settings, cache_dir: Path) -> ImageSet:
     """CIFAR-10-GS from the archive, downloaded (or reused) and verified as ``cache_dir/cifar-10-python.tar.gz``."""
-    archive = download(settings.url, Path(cache_dir) / ARCHIVE, md5=settings.md5, desc="CIFAR-10").path
+    dest = Path(cache_dir) / ARCHIVE
+    if settings.md5 is None:
+        archive = download(settings.url, dest, trust_on_first_use=True, desc="CIFAR-10").path
+    else:
+        archive = download(settings.url, dest, md5=settings.md5, desc="CIFAR-10").path
     batches = read_batches(archive)
     x_rest, y_rest = batches[_TEST]
     half = len(y_rest) // 2

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
@@ -15,9 +16,11 @@ import torch
 
 from symzoo.atomic import atomic_path
 from symzoo.merge.methods import MEDOID, check_method, endpoints
-from symzoo.models.autoencoder import Autoencoder
 from symzoo.nets.spec import NetSpec
 from symzoo.stages.common import FidelitySettings, load_inputs, train_medoid
+
+if TYPE_CHECKING:  # the encoders (torch-geometric) load only when a method needs a model
+    from symzoo.models.autoencoder import Autoencoder
 
 log = logging.getLogger(__name__)
 

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 import torch
 
 from symzoo.atomic import atomic_path
 from symzoo.fit.fidelity import METRICS, controls, fidelity, log_probs
-from symzoo.models.autoencoder import Autoencoder, reconstruct
 from symzoo.stages.common import FidelitySettings, images, load_inputs, subset, train_medoid
+
+if TYPE_CHECKING:  # the encoders (torch-geometric) load only when there is a model to measure
+    from symzoo.models.autoencoder import Autoencoder
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +54,8 @@ def run(
         thetas = zoo.tensor(ids, device)
         logp = log_probs(spec, thetas, x)
         if ae is not None:
+            from symzoo.models.autoencoder import reconstruct
+
             measured = {name: fidelity(logp, log_probs(spec, reconstruct(ae, thetas), x), y)}
         else:
             own = torch.as_tensor(ids).unsqueeze(1) == torch.as_tensor(train_ids).unsqueeze(0)  # a network itself

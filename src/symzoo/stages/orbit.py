@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from symzoo.atomic import atomic_path
 from symzoo.merge.methods import BASELINES, MEDOID
 from symzoo.merge.orbit import orbit_curves
-from symzoo.models.autoencoder import Autoencoder
 from symzoo.stages.common import FidelitySettings, load_inputs, train_medoid
+
+if TYPE_CHECKING:  # the encoders (torch-geometric) load only when a method needs a model
+    from symzoo.models.autoencoder import Autoencoder
 
 log = logging.getLogger(__name__)
 
