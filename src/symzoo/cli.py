@@ -416,9 +416,19 @@ def _zoo_info(args: argparse.Namespace) -> None:
     print(summary)
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("symzoo")
+    except PackageNotFoundError:  # run from a source tree without installing
+        return "unknown (not installed)"
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="symzoo", description=__doc__.splitlines()[0])
     top.add_argument("-v", "--verbose", action="store_true", help="debug logging and full tracebacks")
+    top.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     top.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice; rules pass theirs)")
     subs = top.add_subparsers(dest="command", required=True, metavar="STAGE")
     for name, (help_text, arguments, run) in COMMANDS.items():
@@ -430,6 +440,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if not sys.stderr.isatty():  # a rule's log file: log lines (every stage logs its progress), no bar frames
+        os.environ.setdefault("TQDM_DISABLE", "1")
     verbose = args.verbose or bool(os.environ.get("SYMZOO_DEBUG"))
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,

@@ -232,7 +232,7 @@ def _fit(zoo, images, ids, settings, device, resume, save_state, on_epoch, progr
         initial=epoch,
         desc=f"autoencoder {settings.arch.kind}",
         unit="epoch",
-        disable=not progress,
+        disable=None if progress else True,  # None: no bar when stderr is not a terminal (a log file)
     )
     while not stopped and epoch < settings.epochs:
         tick = time.perf_counter()

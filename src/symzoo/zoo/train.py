@@ -134,7 +134,9 @@ def train_population(
         state.params = order.to_configs(theta).cpu()
         state.exp_avg, state.exp_avg_sq = order.to_configs(exp_avg).cpu(), order.to_configs(exp_avg_sq).cpu()
 
-    bar = tqdm(range(state.epoch + 1, settings.epochs + 1), desc="zoo train", unit="epoch", disable=not progress)
+    bar = tqdm(
+        range(state.epoch + 1, settings.epochs + 1), desc="zoo train", unit="epoch", disable=None if progress else True
+    )
     for epoch in bar:
         indices = rng.epoch_indices(epoch).transpose(0, 1)  # (steps, M, B)
         ce_sum = torch.zeros(m_total, device=device)

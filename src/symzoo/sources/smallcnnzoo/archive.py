@@ -182,7 +182,7 @@ def _copy(source: IO[bytes], dest: Path, member: tarfile.TarInfo) -> None:
             unit="B",
             unit_scale=True,
             file=sys.stderr,
-            disable=member.size < (64 << 20),
+            disable=None if member.size >= (64 << 20) else True,
         ) as bar,
     ):
         while chunk := source.read(_COPY_CHUNK):

@@ -179,7 +179,7 @@ def _convert(weights: np.ndarray, rows: np.ndarray, spec: NetSpec, variables: li
     """float32 parameters (len(rows), P) in torch layout from ``rows`` of ``weights``, in chunks of rows."""
     params = np.empty((len(rows), spec.num_params), dtype=np.float32)
     chunks = range(0, len(rows), CHUNK_ROWS)
-    for s in tqdm(chunks, desc=desc, unit="chunk", file=sys.stderr, disable=len(chunks) < 4):
+    for s in tqdm(chunks, desc=desc, unit="chunk", file=sys.stderr, disable=None if len(chunks) >= 4 else True):
         block = np.asarray(weights[rows[s : s + CHUNK_ROWS]], dtype=np.float32)
         for layer, kind, start, end in variables:
             t = spec.tensor(layer, "weight" if kind == "kernel" else "bias")
