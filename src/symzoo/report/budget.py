@@ -15,8 +15,19 @@ import matplotlib.pyplot as plt  # noqa: E402
 import polars as pl  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-TARGETS = {"ident_recon": 0.5, "ident_orig": 0.5, "acc_gap": 0.02, "kendall_tau": 0.8}
-"""The fidelity targets (|acc_gap| at most, the others at least)."""
+from symzoo.report import tables  # noqa: E402
+
+TARGETS = {
+    "ident_recon": tables.TARGETS["ident"],
+    "acc_gap": tables.TARGETS["acc_gap"],
+    "kendall_tau": tables.TARGETS["kendall_tau"],
+}
+"""The fidelity targets drawn (|acc_gap| at most, the others at least)."""
+XLABELS = {
+    "steps": "optimizer steps (validation networks, one long run)",
+    "hidden": "encoder width (hidden)",
+    "train_networks": "training networks",
+}
 PANELS = (
     ("kl", "KL(orig ‖ recon)"),
     ("ident_recon", "identifiability recon → orig"),
@@ -54,8 +65,11 @@ def budget_figure(table: pl.DataFrame, controls: pl.DataFrame | None = None) -> 
             if metric == "kl" and controls is not None:
                 for row in controls.iter_rows(named=True):
                     ax.axhline(row["kl"], color="grey", ls=":", lw=1)
-            label = "optimizer steps (validation networks)" if axis == "steps" else axis
-            ax.set(xscale="log", xlabel=label if i == len(PANELS) - 1 else "", ylabel=name)
+            ax.set(xscale="log", xlabel=XLABELS.get(axis, axis) if i == len(PANELS) - 1 else "", ylabel=name)
+            if axis != "steps":  # a few budget points: label them, not the decades
+                values = sorted(data[data.axis == axis]["value"].unique())
+                ax.set_xticks(values, [str(v) for v in values])
+                ax.minorticks_off()
     if axes_names:
         axes[0, -1].legend(title="zoo / encoder", loc="upper left", bbox_to_anchor=(1.02, 1))
     fig.suptitle("Fidelity against budget (test networks; dashed: targets; dotted: nearest-train oracle's KL)")

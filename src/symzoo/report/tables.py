@@ -14,7 +14,7 @@ import polars as pl
 
 import symzoo.report as out
 from symzoo.merge.barrier import BARRIERS, METRICS, aggregate, markdown, pair_barriers
-from symzoo.merge.methods import MEDOID
+from symzoo.merge.methods import AE_PREFIX, MEDOID
 
 FIDELITY_COLUMNS = (
     "kl",
@@ -93,6 +93,49 @@ def _finite(value: float | None) -> float | None:
     return None if value is None or not math.isfinite(value) else value
 
 
+TARGETS = {"ident": 0.5, "acc_gap": 0.02, "kendall_tau": 0.8}
+"""What a faithful autoencoder reaches on the test networks: identifiability (both directions) at least 0.5,
+|accuracy gap| at most 0.02, Kendall tau at least 0.8, and a KL below the nearest-train-network oracle's."""
+
+
+def targets_markdown(fidelity: pl.DataFrame, summary: pl.DataFrame) -> str:
+    """Per zoo and autoencoder, each fidelity target with the measured value and whether it is reached; then
+    whether barrier(autoencoder) < barrier(Re-Basin) < barrier(naive) with endpoints more faithful than the
+    medoid's."""
+    test = fidelity.filter(pl.col("split") == "test")
+    barrier = {(r["zoo"], r["method"]): r for r in summary.iter_rows(named=True)}
+    header = ["zoo", "model", "identifiability ≥ 0.5", "KL < oracle", "abs(acc gap) ≤ 0.02", "τ ≥ 0.8", "merge order"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in test.filter(pl.col("model").str.starts_with(AE_PREFIX)).iter_rows(named=True):
+        zoo = row["zoo"]
+        oracle = test.filter((pl.col("zoo") == zoo) & (pl.col("model") == "nearest_train"))["kl"]
+        ident = min(row["ident_recon"], row["ident_orig"])
+        cells = [
+            f"{row['ident_recon']:.3f} / {row['ident_orig']:.3f} {_mark(ident >= TARGETS['ident'])}",
+            f"{row['kl']:.3f} vs {oracle[0]:.3f} {_mark(row['kl'] < oracle[0])}" if len(oracle) else "-",
+            f"{row['acc_gap']:+.3f} {_mark(abs(row['acc_gap']) <= TARGETS['acc_gap'])}",
+            f"{row['kendall_tau']:.3f} {_mark(row['kendall_tau'] >= TARGETS['kendall_tau'])}",
+            _merge_order(barrier, zoo, row["model"]),
+        ]
+        lines.append("| " + " | ".join([zoo, row["model"], *cells]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _mark(ok: bool) -> str:
+    return "(reached)" if ok else "(**not reached**)"
+
+
+def _merge_order(barrier: dict, zoo: str, model: str) -> str:
+    rows = [barrier.get((zoo, m)) for m in (model, "rebasin", "naive", MEDOID)]
+    if any(r is None for r in rows):
+        return "-"
+    ae, rebasin, naive, medoid = (r["loss_barrier_mean"] for r in rows)
+    faithful = rows[0]["endpoint_kl_mean"] < rows[3]["endpoint_kl_mean"]
+    ok = ae < rebasin < naive and faithful
+    ends = f"endpoint KL {rows[0]['endpoint_kl_mean']:.3f} vs medoid {rows[3]['endpoint_kl_mean']:.3f}"
+    return f"{ae:.3f} < {rebasin:.3f} < {naive:.3f}, {ends} {_mark(ok)}"
+
+
 def build_tables(
     curves: pl.DataFrame, orbit: pl.DataFrame, training: pl.DataFrame, fidelity: pl.DataFrame
 ) -> dict[str, pl.DataFrame | str]:
@@ -115,6 +158,7 @@ def build_tables(
     text = "# Merging: barriers beside the fidelity of their endpoints (mean ± 95% CI over pairs)\n\n"
     text += EXPLANATION + "\n" + _merge_markdown(summary)
     if len(fidelity):
+        text += "\n# Targets of a faithful autoencoder (test networks)\n\n" + targets_markdown(fidelity, summary)
         text += "\n# Fidelity of the reconstructions: test networks\n\n" + FIDELITY_EXPLANATION + "\n"
         text += _fidelity_markdown(fidelity, "test")
         text += "\n# Fidelity of the reconstructions: train networks (memorisation)\n\n"
