@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import polars as pl
 import pytest
@@ -11,11 +13,19 @@ from symzoo import config
 from symzoo.data.zoo import Zoo, finalize_models
 from symzoo.fit.fidelity import log_probs, paired_kl
 from symzoo.merge.barrier import aggregate, markdown, pair_barriers
-from symzoo.merge.interpolate import alphas, curves, curves_table, interpolate, select_pairs, top_test_networks
+from symzoo.merge.interpolate import (
+    alphas,
+    curves,
+    curves_table,
+    interpolate,
+    plan_passes,
+    select_pairs,
+    top_test_networks,
+)
 from symzoo.merge.methods import endpoints
 from symzoo.merge.orbit import orbit_curves
 from symzoo.models.autoencoder import Architecture, build_autoencoder
-from symzoo.nets.functional import evaluate
+from symzoo.nets.functional import activation_floats, evaluate
 from symzoo.nets.spec import NetSpec
 from tests.test_nets import init_params
 
@@ -89,7 +99,9 @@ def test_interpolation_endpoints_reproduce_the_networks_own_metrics():
     a, b = theta[:3], theta[3:]
     path = interpolate(a, b, alphas(5))
     torch.testing.assert_close(path[:, 2], (a + b) / 2)
-    values = curves(SPEC, a, b, alphas(5), x, y, models_per_pass=7, batch_size=16)  # groups and batches split
+    budget = 5 * 16 * activation_floats(SPEC) * 4  # one pair and 16 images per pass: groups and batches split
+    assert plan_passes(SPEC, 5, len(x), budget) == (1, 16)
+    values = curves(SPEC, a, b, alphas(5), x, y, budget=budget)
     loss, acc = values["loss"].float(), values["accuracy"].float()
     own_loss, own_acc = evaluate(SPEC, theta, x, y)
     torch.testing.assert_close(loss[:, 0], own_loss[:3])
@@ -101,6 +113,19 @@ def test_interpolation_endpoints_reproduce_the_networks_own_metrics():
     assert values["kl_a"][:, 0].abs().max() < 1e-6 and values["kl_b"][:, -1].abs().max() < 1e-6
     mid = log_probs(SPEC, (a + b) / 2, x)
     torch.testing.assert_close(values["kl_a"][:, 2], paired_kl(log_probs(SPEC, a, x), mid), rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("spec", [SPEC, NetSpec("cnn", (1, 28, 28), (16, 16, 16), 10, "relu")])
+def test_interpolation_passes_are_sized_by_bytes_not_by_pairs(spec):
+    """The largest activation of a pass stays within the budget, and the plan does not grow with the pairs."""
+    budget = 64 * 2**20
+    for k, n_images in ((21, 5000), (40, 10000), (2, 100)):
+        pairs, images = plan_passes(spec, k, n_images, budget)
+        assert pairs * k * images * activation_floats(spec) * 4 <= max(budget, k * activation_floats(spec) * 4)
+        assert images <= n_images
+    assert activation_floats(spec) == max(
+        math.prod(spec.input_shape), spec.num_classes, *(math.prod(s) for s in spec.hidden_shapes())
+    )
 
 
 def test_medoid_control_has_zero_barrier_and_the_medoid_s_fidelity():
@@ -170,3 +195,15 @@ def test_orbit_barrier_of_an_invariant_encoder_is_zero_and_naive_is_not(activati
     assert naive["loss_barrier"].max() > 1e-2
     # the endpoints of the naive curve are the same function: equal loss at both ends
     assert (naive["loss_a"] - naive["loss_b"]).abs().max() < 1e-5
+
+
+def test_mixing_the_first_layer_equals_evaluating_the_mixed_network_cnn():
+    spec = NetSpec("cnn", (1, 8, 8), (4, 5), 3, "relu", padding=1)
+    theta = init_params(spec, 4)
+    x, y = torch.randn(30, *spec.input_shape), torch.randint(0, 3, (30,))
+    a, b = theta[:2], theta[2:]
+    values = curves(spec, a, b, alphas(5), x, y)
+    for j, alpha in enumerate(alphas(5).tolist()):
+        loss, acc = evaluate(spec, (1 - alpha) * a + alpha * b, x, y)
+        torch.testing.assert_close(values["loss"][:, j].float(), loss, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(values["accuracy"][:, j].float(), acc)

@@ -15,7 +15,7 @@ import polars as pl
 import torch
 import torch.nn.functional as F
 
-from symzoo.nets.functional import batched_forward
+from symzoo.nets.functional import activation_floats, batched_forward, first_layer, forward_from_first
 from symzoo.nets.spec import NetSpec
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,20 @@ def interpolate(a: torch.Tensor, b: torch.Tensor, alpha: torch.Tensor) -> torch.
     return (1 - alpha) * a[:, None] + alpha * b[:, None]
 
 
+PASS_BYTES = 256 * 2**20
+"""Memory of one evaluation pass: the largest activation of its networks x images (about 3x that in total)."""
+
+
+def plan_passes(spec: NetSpec, k: int, n_images: int, budget: int = PASS_BYTES) -> tuple[int, int]:
+    """(pairs, images) per pass so that the largest activation of a pass, pairs x k alphas x images x the
+    network's largest per-image activation (:func:`~symzoo.nets.functional.activation_floats`), stays within
+    ``budget`` bytes: memory flat in the number of pairs, whatever the architecture."""
+    per_network_image = activation_floats(spec) * 4
+    images = max(1, min(n_images, budget // (k * per_network_image)))
+    pairs = max(1, budget // (k * images * per_network_image))
+    return pairs, images
+
+
 @torch.no_grad()
 def curves(
     spec: NetSpec,
@@ -71,18 +85,24 @@ def curves(
     y: torch.Tensor,
     ref_a: torch.Tensor | None = None,
     ref_b: torch.Tensor | None = None,
-    models_per_pass: int = 256,
-    batch_size: int = 256,
+    budget: int = PASS_BYTES,
 ) -> dict[str, torch.Tensor]:
     """Along the segments from a to b (n, P) at weights alpha (K,), on images x with labels y: ``loss``
     (cross-entropy) and ``accuracy``, and, against reference networks ``ref_a`` / ``ref_b`` (n, P; default a / b,
     e.g. the original networks when a and b are their reconstructions), ``kl_a`` / ``kl_b``: the mean
-    KL(ref || path network) over images. Each value is (n, K); a group of pairs' K networks run in one pass.
+    KL(ref || path network) over images. Each value is (n, K).
+
+    All K alphas of a group of pairs run in one pass. The first layer is linear in the parameters, so it is
+    computed once for each end and mixed, (1 - alpha) z_A + alpha z_B, instead of K times; passes are sized by
+    :func:`plan_passes`.
     """
     ref_a, ref_b = (a if ref_a is None else ref_a), (b if ref_b is None else ref_b)
     n, k = len(a), len(alpha)
     out = {name: torch.zeros(n, k, dtype=torch.float64, device=a.device) for name in CURVE_VALUES}
-    per_pass = max(1, models_per_pass // k)
+    per_pass, batch_size = plan_passes(spec, k, len(x), budget)
+    mix = alpha.to(a.device, a.dtype).view(1, k, *([1] * (1 + len(spec.hidden_shapes()[0]))))
+    first = torch.vmap(first_layer, in_dims=(None, 0, None))
+    rest = torch.vmap(forward_from_first, in_dims=(None, 0, 0))
     for s in range(0, n, per_pass):
         group = slice(s, min(s + per_pass, n))
         path = interpolate(a[group], b[group], alpha).flatten(0, 1)
@@ -90,7 +110,9 @@ def curves(
         g = len(refs) // 2
         for i in range(0, len(x), batch_size):
             xb, yb = x[i : i + batch_size], y[i : i + batch_size]
-            logits = batched_forward(spec, path, xb).unflatten(0, (g, k))  # (g, K, B, C)
+            z_a, z_b = first(spec, a[group], xb).unsqueeze(1), first(spec, b[group], xb).unsqueeze(1)
+            z = ((1 - mix) * z_a + mix * z_b).flatten(0, 1)  # (g * K, B, ...)
+            logits = rest(spec, path, z).unflatten(0, (g, k))  # (g, K, B, C)
             logp = F.log_softmax(logits, dim=-1)
             ref = F.log_softmax(batched_forward(spec, refs, xb), dim=-1).unflatten(0, (2, g)).unsqueeze(2)
             values = {

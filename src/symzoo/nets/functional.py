@@ -6,6 +6,7 @@ functional loss, interpolation and evaluation all call this function and nothing
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -48,11 +49,30 @@ def forward(
     (B, *spec.hidden_shapes()[i]) and already scaled by 1 / (1 - rate). Passing them explicitly keeps
     the function pure, so vmapped training draws exactly the masks a per-network loop would.
     """
+    return forward_from_first(spec, theta, first_layer(spec, theta, x), masks)
+
+
+def _layer(spec: NetSpec, i: int, w: torch.Tensor, b: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    return F.conv2d(h, w, b, stride=spec.stride, padding=spec.padding) if spec.is_conv(i) else F.linear(h, w, b)
+
+
+def first_layer(spec: NetSpec, theta: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """The first layer's pre-activation (B, ...) on images ``x``: linear in ``theta``, so along a straight path
+    between two networks it is the same mix of the two ends' (what interpolation exploits)."""
+    w, b = unflatten(spec, theta)[0]
+    return _layer(spec, 0, w, b, x if spec.kind == "cnn" else x.flatten(1))
+
+
+def forward_from_first(
+    spec: NetSpec, theta: torch.Tensor, z: torch.Tensor, masks: Sequence[torch.Tensor] | None = None
+) -> torch.Tensor:
+    """Logits from the first layer's pre-activation ``z`` (:func:`first_layer`): the rest of :func:`forward`."""
     act = _ACTIVATIONS[spec.activation]
     layers = unflatten(spec, theta)
-    h = x if spec.kind == "cnn" else x.flatten(1)
+    h = z
     for i, (w, b) in enumerate(layers[:-1]):
-        h = F.conv2d(h, w, b, stride=spec.stride, padding=spec.padding) if spec.is_conv(i) else F.linear(h, w, b)
+        if i:
+            h = _layer(spec, i, w, b, h)
         h = act(h)
         if masks is not None:
             h = h * masks[i]
@@ -60,6 +80,12 @@ def forward(
         h = h.mean(dim=(-2, -1))
     w, b = layers[-1]
     return F.linear(h, w, b)
+
+
+def activation_floats(spec: NetSpec, n_inputs: int = 1) -> int:
+    """Floats of the largest activation of one network on one image (the input, a hidden layer, the logits)."""
+    sizes = [math.prod(spec.input_shape), spec.num_classes, *(math.prod(s) for s in spec.hidden_shapes())]
+    return max(sizes) * n_inputs
 
 
 def batched_forward(spec: NetSpec, thetas: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
