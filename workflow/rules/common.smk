@@ -75,7 +75,7 @@ def zoo_files(zoo):
 
 
 # A generated zoo is trained in shards of `batch_models` networks, one job each.
-SHARD_KEYS = ("arch", "batch_size", "checkpoints", "epochs", "sampling", "seed")
+SHARD_KEYS = ("arch", "batch_size", "checkpoints", "compile", "epochs", "sampling", "seed")
 
 
 def shards(zoo):

@@ -24,7 +24,7 @@ from symzoo.nets.spec import NetSpec
 from symzoo.zoo.sample import SamplingRanges, sample_configs
 from symzoo.zoo.shards import shard_rows
 from symzoo.zoo.state import TrainSettings, fingerprint, load_state, save_state
-from symzoo.zoo.train import train_population
+from symzoo.zoo.train import population_bytes, train_population
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,22 @@ def spec_for(arch: Mapping, input_shape: tuple[int, ...], num_classes: int) -> N
 
 def train_settings(options: Mapping) -> TrainSettings:
     """The training settings of validated shard options."""
-    return TrainSettings(options["epochs"], tuple(options["checkpoints"]), options["batch_size"])
+    return TrainSettings(
+        options["epochs"], tuple(options["checkpoints"]), options["batch_size"], compile=options.get("compile", False)
+    )
+
+
+def check_fits(spec: NetSpec, networks: int, settings: TrainSettings, device: torch.device) -> None:
+    """On a GPU, an error before training (not an out-of-memory crash after it) when the population cannot fit."""
+    need = population_bytes(spec, networks, settings)
+    log.info("population of %d networks: about %.2f GB on %s", networks, need / 1e9, device)
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        if need > 0.9 * free:
+            raise ValueError(
+                f"a shard of {networks} networks needs about {need / 1e9:.1f} GB, the GPU has {free / 1e9:.1f} GB "
+                "free: lower the zoo's batch_models"
+            )
 
 
 def state_path(out_dir: Path) -> Path:
@@ -64,6 +79,7 @@ def run(options: Mapping, data_path: Path, out_dir: Path, device: torch.device, 
     ranges = SamplingRanges.from_options(options["sampling"])
     configs = sample_configs(options["count"], ranges, options["seed"], first_index=options["first"])
     settings = train_settings(options)
+    check_fits(spec, len(configs), settings, device)
     data = {key: torch.from_numpy(getattr(images, key)) for key in KEYS}
     saved, resume = state_path(out_dir), fingerprint(spec, configs, data, settings)
     state = load_state(saved, resume)

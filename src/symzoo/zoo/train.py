@@ -172,3 +172,13 @@ def train_population(
         if on_epoch is not None:
             on_epoch(state)
     return state
+
+
+def population_bytes(spec: NetSpec, networks: int, settings: TrainSettings) -> int:
+    """Bytes a population of ``networks`` trains in: parameters, gradients, two optimizer moments and every
+    recorded checkpoint, plus a step's activations (kept for the backward pass) and an evaluation pass's."""
+    params = networks * spec.num_params * 4 * (4 + len(settings.checkpoints))
+    per_image = sum(math.prod(s) for s in spec.hidden_shapes()) + spec.num_classes + math.prod(spec.input_shape)
+    step = networks * settings.batch_size * per_image * 4 * 3
+    evaluation = networks * min(settings.eval_batch_size, 4096) * per_image * 4
+    return params + step + evaluation
