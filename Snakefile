@@ -29,6 +29,7 @@ include: "workflow/rules/zoo.smk"
 include: "workflow/rules/encoder.smk"
 include: "workflow/rules/merge.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/predict.smk"
 
 
 rule all:
@@ -55,6 +56,11 @@ rule encoders:
 rule merge:
     input:
         STAGES["merge"],
+
+
+rule predict:
+    input:
+        STAGES["predict"],
 
 
 rule report:

@@ -335,6 +335,43 @@ def _tables(args: argparse.Namespace) -> None:
     print(written[SUMMARY_MD])
 
 
+def _predict_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--options", required=True, type=options_argument("predictor"), help="predict.models.<name> as JSON")
+    p.add_argument("--zoo", required=True, type=Path, help="zoo directory (trains on its train split)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the initialisation, the batches and the transforms")
+    p.add_argument("--model", type=Path, help="model.pt of the autoencoder a probe reads")
+    p.add_argument("--out", required=True, type=Path, help="results/predict/<zoo>/<name>/seed-<seed>")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _device_argument(p)
+
+
+@command("predict", "train a generalization predictor (test accuracy from weights) for one seed", _predict_args)
+def _predict(args: argparse.Namespace) -> None:
+    from symzoo.stages import predict
+
+    predict.run(args.zoo, args.options, args.seed, args.out, resolve(args.device), args.model, not args.no_progress)
+
+
+def _generalization_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--predictions",
+        nargs="+",
+        required=True,
+        type=named_path,
+        metavar="ZOO/MODEL/SEED=PATH",
+        help="a predictions.parquet of `symzoo predict` (repeat)",
+    )
+    p.add_argument("--tables", required=True, type=Path, help="results/tables")
+    p.add_argument("--figures", required=True, type=Path, help="results/figures")
+
+
+@command("generalization", "the generalization-prediction table, summary, markdown and figure", _generalization_args)
+def _generalization(args: argparse.Namespace) -> None:
+    from symzoo.stages import generalization
+
+    print(generalization.run(dict(args.predictions), args.tables, args.figures))
+
+
 def _budget_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--point",

@@ -64,6 +64,11 @@ def validate(data: dict, definition: str | None = None, where: str = "config") -
         _check_merge(data["merge"], f"{where}: key 'merge.")
         if "controls" in data["encoders"]:
             raise ConfigError(f"{where}: key 'encoders.controls': the name is reserved for the fidelity controls")
+        for name, model in data["predict"]["models"].items():
+            if model["kind"] == "probe" and model["encoder"] not in data["encoders"]:
+                raise ConfigError(
+                    f"{where}: key 'predict.models.{name}.encoder': {model['encoder']!r} is not among the encoders"
+                )
         unknown = sorted(set(data["budget"]["encoders"]) - set(data["encoders"]))
         if unknown:
             raise ConfigError(f"{where}: key 'budget.encoders': {unknown} are not among the encoders")

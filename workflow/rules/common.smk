@@ -42,6 +42,8 @@ wildcard_constraints:
     shard=r"\d{4}",
     encoder=one_of(ENCODERS),
     point=r"(train_networks|hidden|epochs)-\d+",
+    predictor=one_of(list(config["predict"]["models"])),
+    seed=r"\d+",
     method=one_of(METHODS),
 
 
@@ -75,7 +77,15 @@ def zoo_files(zoo):
 
 
 # A generated zoo is trained in shards of `batch_models` networks, one job each.
-SHARD_KEYS = ("arch", "batch_size", "checkpoints", "compile", "epochs", "sampling", "seed")
+SHARD_KEYS = (
+    "arch",
+    "batch_size",
+    "checkpoints",
+    "compile",
+    "epochs",
+    "sampling",
+    "seed",
+)
 
 
 def shards(zoo):
@@ -209,3 +219,37 @@ localrules:
     tables,
     figures,
     budget_report,
+
+
+PREDICTORS = list(config["predict"]["models"])
+SEEDS = config["predict"]["seeds"]
+PREDICT_TARGETS = expand(
+    "results/predict/{zoo}/{predictor}/seed-{seed}/predictions.parquet",
+    zoo=ZOOS,
+    predictor=PREDICTORS,
+    seed=SEEDS,
+)
+STAGES["predict"] = [
+    *PREDICT_TARGETS,
+    *(
+        [
+            "results/tables/generalization.md",
+            "results/figures/generalization.png",
+        ]
+        if PREDICTORS
+        else []
+    ),
+]
+
+
+def probe_model(wildcards):
+    """The model.pt a probe reads (nothing for the trained predictors)."""
+    model = config["predict"]["models"][wildcards.predictor]
+    if model["kind"] != "probe":
+        return []
+    return f"results/encoders/{wildcards.zoo}/{model['encoder']}/model.pt"
+
+
+def predict_runtime(wildcards):
+    """Minutes: generous for the configured epochs."""
+    return 30 + config["predict"]["models"][wildcards.predictor]["epochs"] // 2

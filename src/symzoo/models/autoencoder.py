@@ -100,15 +100,16 @@ class Decoder(nn.Module):
         return self.shift + self.scale * out if self.output == "zoo" else out
 
 
-class Autoencoder(nn.Module):
-    """``encode(thetas) -> (B, latent)``, ``forward(thetas) -> reconstructed thetas (B, P)``."""
+class GraphModel(nn.Module):
+    """A graph metanetwork over networks of one spec: ``encode(thetas) -> (B, latent)``.
 
-    def __init__(
-        self, encoder: nn.Module, decoder: Decoder, structure: GraphStructure, stats: LayerStats, arch: Architecture
-    ) -> None:
+    Networks become neural graphs by indexing, are normalised per layer (``stats``) and encoded; the autoencoder
+    and the generalization predictors (:mod:`symzoo.models.predictors`) put a decoder or a head on top.
+    """
+
+    def __init__(self, encoder: nn.Module, structure: GraphStructure, stats: LayerStats) -> None:
         super().__init__()
-        self.encoder, self.decoder, self.stats = encoder, decoder, stats
-        self.structure, self.arch = structure, arch
+        self.encoder, self.stats, self.structure = encoder, stats, structure
 
     @property
     def spec(self) -> NetSpec:
@@ -118,6 +119,16 @@ class Autoencoder(nn.Module):
         """Latents (B, latent) of networks ``thetas`` (B, P): graph by indexing, per-layer normalisation, encoder."""
         batch = normalize(to_batch(self.structure, thetas), self.stats, center=self.encoder.center)
         return self.encoder(batch)
+
+
+class Autoencoder(GraphModel):
+    """``encode(thetas) -> (B, latent)``, ``forward(thetas) -> reconstructed thetas (B, P)``."""
+
+    def __init__(
+        self, encoder: nn.Module, decoder: Decoder, structure: GraphStructure, stats: LayerStats, arch: Architecture
+    ) -> None:
+        super().__init__(encoder, structure, stats)
+        self.decoder, self.arch = decoder, arch
 
     def decode(self, z: Tensor) -> Tensor:
         return self.decoder(z)
@@ -146,6 +157,17 @@ def build_autoencoder(spec: NetSpec, arch: Architecture, thetas_train: Tensor | 
     ``zoo`` decoder's output); without it they are neutral (e.g. before loading a ``state_dict``). NG-GNN uses
     reverse edges (so input nodes receive messages), ScaleGMN forward edges only.
     """
+    structure, encoder, stats = build_encoder(spec, arch, thetas_train)
+    std, mean = stats.per_parameter(spec) if thetas_train is not None else (None, None)
+    decoder = Decoder(spec, encoder.latent, arch.decoder_widths, arch.decoder_output, scale=std, shift=mean)
+    return Autoencoder(encoder, decoder, structure, stats, arch)
+
+
+def build_encoder(
+    spec: NetSpec, arch: Architecture, thetas_train: Tensor | None = None
+) -> tuple[GraphStructure, nn.Module, LayerStats]:
+    """The neural-graph structure, the encoder of ``arch`` (its decoder keys unused) and the per-layer statistics
+    fitted on ``thetas_train`` (neutral without it)."""
     structure = GraphStructure.from_spec(spec, reverse_edges=arch.kind == "ngnn")
     sizes = {"hidden": arch.hidden, "layers": arch.layers, "latent": arch.latent, "dropout": arch.dropout}
     dense = arch.message_passing == "dense"
@@ -154,13 +176,8 @@ def build_autoencoder(spec: NetSpec, arch: Architecture, thetas_train: Tensor | 
     else:
         broken = arch.kind == "scalegmn_broken"
         encoder = ScaleGMN(structure, **sizes, symmetry_broken=broken, message=arch.message, dense=dense)
-    if thetas_train is None:
-        stats, std, mean = LayerStats.identity(structure), None, None
-    else:
-        stats = LayerStats.fit(structure, thetas_train)
-        std, mean = stats.per_parameter(spec)
-    decoder = Decoder(spec, encoder.latent, arch.decoder_widths, arch.decoder_output, scale=std, shift=mean)
-    return Autoencoder(encoder, decoder, structure, stats, arch)
+    stats = LayerStats.identity(structure) if thetas_train is None else LayerStats.fit(structure, thetas_train)
+    return structure, encoder, stats
 
 
 def save_autoencoder(path: str | Path, ae: Autoencoder, state_dict: dict[str, Tensor], **extra: Any) -> None:
