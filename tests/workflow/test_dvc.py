@@ -23,7 +23,7 @@ import yaml
 from tests.workflow.conftest import ROOT, make_workflow
 
 TIMEOUT = 900
-STAGES = ["data", "zoos", "encoders", "merge", "report"]
+STAGES = ["data", "zoos", "encoders", "predict", "merge", "report"]
 NOTHING_TO_DO = "Nothing to be done"
 
 
@@ -144,6 +144,7 @@ def test_dag_runs_the_stage_groups_in_order(tmp_path):
     assert proc.returncode == 0, proc.stderr
     edges = set(re.findall(r'"(\w+)" -> "(\w+)"', proc.stdout))
     assert {("data", "zoos"), ("zoos", "encoders"), ("encoders", "merge"), ("merge", "report")} <= edges
+    assert {("encoders", "predict"), ("predict", "report")} <= edges
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     assert list(stages) == STAGES
     for name, stage in stages.items():
@@ -178,6 +179,7 @@ def test_pull_brings_every_output_and_snakemake_has_nothing_to_do(scratch, clone
         "results/encoders",
         "results/merge",
         "results/fidelity",
+        "results/predict",
         "results/tables",
     ):
         ours = sorted(p.relative_to(scratch.root) for p in (scratch.root / path).rglob("*") if p.is_file())

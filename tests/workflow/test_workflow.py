@@ -111,7 +111,13 @@ def test_tables_and_figures_are_built(workflow):
     assert {"ae_scalegmn", "identity", "medoid", "mean_prediction", "nearest_train"} == set(fidelity["model"])
     text = (tables / "barriers.md").read_text()
     assert "| zoo | method |" in text and "# Fidelity of the reconstructions" in text
-    for name in ("interpolation", "orbit", "training", "fidelity"):
+    generalization = pl.read_parquet(tables / "generalization.parquet")
+    assert set(generalization["model"]) == {"scalegmn", "statnn", "probe_scalegmn"}
+    assert set(generalization["zoo"]) == {"cnn", "mlp"} and {"tau", "r2", "l1", "tau_transformed"} <= set(
+        generalization.columns
+    )
+    assert "# Generalization prediction" in (tables / "generalization.md").read_text()
+    for name in ("interpolation", "orbit", "training", "fidelity", "generalization"):
         assert (workflow.root / f"results/figures/{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert (workflow.root / f"results/figures/{name}.pdf").read_bytes()[:5] == b"%PDF-"
 

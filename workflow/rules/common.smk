@@ -229,17 +229,17 @@ PREDICT_TARGETS = expand(
     predictor=PREDICTORS,
     seed=SEEDS,
 )
-STAGES["predict"] = [
-    *PREDICT_TARGETS,
-    *(
-        [
-            "results/tables/generalization.md",
-            "results/figures/generalization.png",
-        ]
-        if PREDICTORS
-        else []
-    ),
-]
+STAGES["predict"] = PREDICT_TARGETS
+if (
+    PREDICTORS
+):  # the table and figure belong to the report group (DVC: one stage owns results/figures)
+    STAGES["report"] += [
+        "results/tables/generalization.md",
+        "results/tables/generalization.parquet",
+        "results/tables/generalization_summary.parquet",
+        "results/figures/generalization.png",
+        "results/figures/generalization.pdf",
+    ]
 
 
 def probe_model(wildcards):
