@@ -223,12 +223,8 @@ localrules:
 
 PREDICTORS = list(config["predict"]["models"])
 SEEDS = config["predict"]["seeds"]
-PREDICT_TARGETS = expand(
-    "results/predict/{zoo}/{predictor}/seed-{seed}/predictions.parquet",
-    zoo=ZOOS,
-    predictor=PREDICTORS,
-    seed=SEEDS,
-)
+PREDICTIONS = "results/predict/{zoo}/{predictor}/seed-{seed}/predictions.parquet"
+PREDICT_TARGETS = expand(PREDICTIONS, zoo=ZOOS, predictor=PREDICTORS, seed=SEEDS)
 STAGES["predict"] = PREDICT_TARGETS
 if (
     PREDICTORS

@@ -55,10 +55,12 @@ rule generalization:
         mem_mb=4000,
         runtime=10,
     params:
-        predictions=lambda w, input: [
-            f"{'/'.join(Path(p).parts[2:4])}/{Path(p).parts[4].removeprefix('seed-')}={p}"
-            for p in input
-        ],
+        predictions=named(
+            ("{zoo}/{predictor}/{seed}", PREDICTIONS),
+            zoo=ZOOS,
+            predictor=PREDICTORS,
+            seed=SEEDS,
+        ),
     shell:
         "symzoo --threads {threads} generalization --predictions {params.predictions} --tables results/tables"
         " --figures results/figures > {log} 2>&1"
