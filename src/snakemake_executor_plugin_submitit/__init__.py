@@ -62,8 +62,10 @@ __all__ = [
     "Executor",
     "ExecutorSettings",
     "JobCommand",
+    "array_batches",
     "common_settings",
     "parse_slurm_extra",
+    "remove_leftovers",
     "sbatch_parameters",
 ]
 
@@ -153,6 +155,19 @@ def max_array_size() -> int:
     return int(found.group(1)) if found else DEFAULT_MAX_ARRAY_SIZE
 
 
+Batch = list[tuple[JobExecutorInterface, dict[str, Any]]]
+
+
+def array_batches(ready: Batch, size: int) -> list[Batch]:
+    """Jobs (with their sbatch parameters) in submissions: those of one rule with the same parameters together,
+    at most ``size`` per submission (one SLURM array); a group job alone."""
+    groups: dict[tuple[str, str], Batch] = {}
+    for job, params in ready:
+        key = (job.name, str(job.jobid) if job.is_group() else repr(params))
+        groups.setdefault(key, []).append((job, params))
+    return [group[start : start + size] for group in groups.values() for start in range(0, len(group), size)]
+
+
 def wildcards_of(job: JobExecutorInterface) -> dict[str, str]:
     """A single job's wildcards (a group job: none)."""
     return {} if job.is_group() else {key: str(value) for key, value in getattr(job, "wildcards_dict", {}).items()}
@@ -215,21 +230,17 @@ class Executor(RemoteExecutor):
     def run_jobs(self, jobs: list[JobExecutorInterface]) -> None:
         """Submit the jobs Snakemake has selected; those of one rule with the same options as SLURM arrays."""
         self.next_seconds_between_status_checks = self.interval.reset()
-        batches: dict[tuple[str, ...], list[tuple[JobExecutorInterface, dict[str, Any]]]] = {}
+        ready = []
         for job in jobs:
             self.run_job_pre(job)
             try:
-                params = self._parameters(job)
+                ready.append((job, self._parameters(job)))
             except WorkflowError as error:
                 self.report_job_error(
                     SubmittedJobInfo(job), msg=f"Job {job.jobid} ({job.name}) not submitted: {error}. "
                 )
-                continue
-            key = (job.name, repr(params)) if not job.is_group() else (job.name, str(job.jobid))
-            batches.setdefault(key, []).append((job, params))
-        for batch in batches.values():
-            for start in range(0, len(batch), self.array_size):
-                self._submit(batch[start : start + self.array_size])
+        for batch in array_batches(ready, self.array_size):
+            self._submit(batch)
 
     def _parameters(self, job: JobExecutorInterface) -> dict[str, Any]:
         """The job's sbatch parameters; warns (once per rule and key) about ignored resources."""
@@ -247,7 +258,7 @@ class Executor(RemoteExecutor):
                 self.logger.warning(f"rule {job.name}: {warning}")
         return params
 
-    def _submit(self, batch: list[tuple[JobExecutorInterface, dict[str, Any]]]) -> None:
+    def _submit(self, batch: Batch) -> None:
         """Submit jobs of one rule with the same parameters: one job, or one array of them."""
         jobs = [job for job, _ in batch]
         rule = jobs[0].name if not jobs[0].is_group() else f"group-{jobs[0].name}"
