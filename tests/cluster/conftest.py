@@ -7,6 +7,7 @@ elsewhere the tests are skipped, saying how to bring one up.
 
 from __future__ import annotations
 
+import getpass
 import os
 import shutil
 import subprocess
@@ -19,7 +20,9 @@ import yaml
 from tests.workflow.conftest import ROOT
 
 HERE = Path(__file__).resolve().parent
-POLL_SECONDS = "1"
+# poll SLURM every second or two (the executor's defaults suit real clusters, not tests)
+POLL_ARGS = ("--submitit-poll-seconds", "1", "--submitit-max-poll-seconds", "2")
+TEST_QOS = "symzoo-test"
 
 
 def cluster_problem() -> str | None:
@@ -70,15 +73,27 @@ def isolate(root: Path, config: dict) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def test_qos(slurm_cluster) -> str:
+    """A QOS for the tests (created with sacctmgr if missing, and granted to this user)."""
+    existing = subprocess.run(["sacctmgr", "-n", "-P", "show", "qos", "format=name"], capture_output=True, text=True)
+    if TEST_QOS not in existing.stdout.split():
+        subprocess.run(["sacctmgr", "-i", "add", "qos", TEST_QOS], check=True, capture_output=True, timeout=60)
+    # needed where the cluster enforces associations (AccountingStorageEnforce); harmless elsewhere
+    user = getpass.getuser()
+    subprocess.run(["sacctmgr", "-i", "modify", "user", user, "set", f"qos+={TEST_QOS}"], capture_output=True)
+    return TEST_QOS
+
+
 def snakemake(root: Path, *args: str, timeout: float = 600, background: bool = False, profile: str | None = "slurm"):
-    """``python -m snakemake --profile slurm ARGS`` in ``root``, polling SLURM every POLL_SECONDS.
+    """``python -m snakemake --profile slurm ARGS`` in ``root``, polling SLURM every second or two.
 
     ``profile=None``: a plain local run. Returns the CompletedProcess, or with ``background`` the Popen
     (output to ``root/snakemake.out``).
     """
     cmd = [sys.executable, "-m", "snakemake"]
     if profile is not None:
-        cmd += ["--profile", profile, "--submitit-poll-seconds", POLL_SECONDS]
+        cmd += ["--profile", profile, *POLL_ARGS]
     cmd += args
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     if background:
