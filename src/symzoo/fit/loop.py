@@ -40,6 +40,7 @@ from symzoo.data.images import ImageSet
 from symzoo.data.zoo import Zoo
 from symzoo.fit.fidelity import fidelity, log_probs
 from symzoo.fit.loss import kl_loss
+from symzoo.fit.optim import adamw_with_warmup
 from symzoo.models.autoencoder import Architecture, Autoencoder, build_autoencoder, reconstruct
 from symzoo.nets.functional import batched_forward
 from symzoo.nets.spec import NetSpec
@@ -207,11 +208,9 @@ def _fit(zoo, images, ids, settings, device, resume, save_state, on_epoch, progr
 
     torch.manual_seed(settings.seed)
     ae = build_autoencoder(spec, settings.arch, thetas_train=train.cpu()).to(device)
-    opt = torch.optim.AdamW(
-        ae.parameters(), lr=settings.lr, weight_decay=settings.weight_decay, amsgrad=settings.amsgrad
+    opt, sched = adamw_with_warmup(
+        ae.parameters(), settings.lr, settings.weight_decay, settings.amsgrad, settings.warmup_steps
     )
-    warmup = settings.warmup_steps
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup) if warmup else 1.0)
     sampler = torch.Generator().manual_seed(settings.seed)
 
     epoch, step, bad_epochs, stopped = 0, 0, 0, False

@@ -26,6 +26,7 @@ from sklearn.preprocessing import StandardScaler
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from symzoo.fit.optim import adamw_with_warmup
 from symzoo.models.autoencoder import Architecture
 from symzoo.models.predictors import GRAPH_KINDS, build_predictor
 from symzoo.nets.spec import NetSpec
@@ -107,11 +108,9 @@ def fit_predictor(
         model = build_predictor(
             spec, settings.kind, thetas.cpu(), settings.arch(), settings.hidden, settings.layers, settings.dropout
         ).to(device)
-        opt = torch.optim.AdamW(
-            model.parameters(), settings.lr, weight_decay=settings.weight_decay, amsgrad=settings.amsgrad
+        opt, sched = adamw_with_warmup(
+            model.parameters(), settings.lr, settings.weight_decay, settings.amsgrad, settings.warmup_steps
         )
-        warmup = settings.warmup_steps
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup) if warmup else 1.0)
         sampler = torch.Generator().manual_seed(settings.seed)
         inputs = model.prepare(thetas)  # once: e.g. StatNN's statistics
         history, best, step = [], (-math.inf, None, 0), 0
