@@ -209,7 +209,12 @@ def _fit(zoo, images, ids, settings, device, resume, save_state, on_epoch, progr
     torch.manual_seed(settings.seed)
     ae = build_autoencoder(spec, settings.arch, thetas_train=train.cpu()).to(device)
     opt, sched = adamw_with_warmup(
-        ae.parameters(), settings.lr, settings.weight_decay, settings.amsgrad, settings.warmup_steps
+        ae.parameters(),
+        settings.lr,
+        settings.weight_decay,
+        settings.amsgrad,
+        settings.warmup_steps,
+        settings.epochs * -(-len(train) // settings.batch_size),
     )
     sampler = torch.Generator().manual_seed(settings.seed)
 

@@ -109,7 +109,12 @@ def fit_predictor(
             spec, settings.kind, thetas.cpu(), settings.arch(), settings.hidden, settings.layers, settings.dropout
         ).to(device)
         opt, sched = adamw_with_warmup(
-            model.parameters(), settings.lr, settings.weight_decay, settings.amsgrad, settings.warmup_steps
+            model.parameters(),
+            settings.lr,
+            settings.weight_decay,
+            settings.amsgrad,
+            settings.warmup_steps,
+            settings.epochs * -(-len(thetas) // settings.batch_size),
         )
         sampler = torch.Generator().manual_seed(settings.seed)
         inputs = model.prepare(thetas)  # once: e.g. StatNN's statistics
