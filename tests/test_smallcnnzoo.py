@@ -16,6 +16,7 @@ import polars as pl
 import pytest
 import torch
 
+from symzoo.data import npy_rows
 from symzoo.data.download import ChecksumError, file_digest
 from symzoo.data.zoo import read_zoo
 from symzoo.nets.functional import forward
@@ -307,3 +308,30 @@ def test_tarfile_is_streamed(tmp_path: Path, archive: Path, monkeypatch: pytest.
     monkeypatch.setattr(archive_module.tarfile, "open", spy)
     read_archive(archive, 86, "relu", tmp_path / "cache")
     assert modes == ["r|"]
+
+
+def test_conversion_reads_only_the_selected_rows(
+    tmp_path: Path, archive: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Memory follows the selection: the bytes read from weights.npy are exactly the selected rows, read by
+    position (never a memory map of the whole file)."""
+    reads: list[tuple[int, int]] = []
+    real_preadv = npy_rows.os.preadv
+
+    def counting_preadv(fd: int, buffers: list, offset: int) -> int:
+        reads.append((offset, sum(len(b) for b in buffers)))
+        return real_preadv(fd, buffers, offset)
+
+    monkeypatch.setattr(npy_rows.os, "preadv", counting_preadv)
+    monkeypatch.setattr(np, "load", None)  # a memory map of weights.npy would fault in pages around every row
+    _, params, models = read_archive(archive, 86, "relu", tmp_path / "cache")
+    with npy_rows.NpyRows(tmp_path / "cache" / "cifar10" / "weights.npy") as weights:
+        row_bytes, offset, total_rows = weights.row_bytes, weights.offset, len(weights)
+    touched = [
+        row
+        for start, nbytes in reads
+        for row in range((start - offset) // row_bytes, (start - offset + nbytes) // row_bytes)
+    ]
+    assert sorted(touched) == models["source_row"].to_list()
+    assert sum(nbytes for _, nbytes in reads) == len(params) * row_bytes
+    assert len(params) < total_rows / 10  # one step of nine, one activation of two
