@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
 import io
 import json
 import logging
@@ -335,3 +336,13 @@ def test_conversion_reads_only_the_selected_rows(
     assert sorted(touched) == models["source_row"].to_list()
     assert sum(nbytes for _, nbytes in reads) == len(params) * row_bytes
     assert len(params) < total_rows / 10  # one step of nine, one activation of two
+
+
+def test_the_streaming_builder_writes_the_archive_it_always_wrote(archive: Path) -> None:
+    """The members of the default fixture archive, pinned by digest (metrics.csv.gz decompressed): the builder
+    writes run by run, and the bytes are those of the builder that held the whole array."""
+    _, members = read_tar_xz(archive)
+    members["metrics.csv"] = gzip.decompress(members.pop("metrics.csv.gz"))
+    digests = {name: hashlib.sha256(data).hexdigest()[:16] for name, data in members.items()}
+    pinned = {"weights.npy": "ab980fbfcb7c4272", "layout.csv": "40bdbe6a357f3faf", "metrics.csv": "c0eeff7b2baddea3"}
+    assert digests == pinned
