@@ -2,7 +2,12 @@
 
 - ``zoo-train``: vmapped population training against a sequential torch.nn loop and a batched-matmul bound;
 - ``encode``: encoder + decoder throughput, and seconds per network at two network sizes;
-- ``merge``: batched interpolation against a per-network loop; re-basin and autoencoder seconds per pair.
+- ``merge``: batched interpolation against the best per-network loop, and its memory per pass at two pair counts;
+- ``canonicalize``: the autoencoder (encode + decode, and its training amortised over a zoo) against Git Re-Basin
+  per pair, across network widths: the crossover width and the growth exponents;
+- ``convert``: the Small CNN Zoo conversion of a synthetic archive of a given size: time and peak memory.
+
+Options (``run``'s keyword arguments) that a benchmark does not take are an error.
 """
 
 from __future__ import annotations
@@ -10,8 +15,14 @@ from __future__ import annotations
 import torch
 
 
-def run(name: str, device: torch.device, quick: bool = False) -> dict:
-    """Run benchmark ``name`` on ``device``; ``quick`` shrinks the problem (a smoke run, not for figures)."""
+def run(name: str, device: torch.device, quick: bool = False, **options: object) -> dict:
+    """Run benchmark ``name`` on ``device``; ``quick`` shrinks the problem (a smoke run, not for figures);
+    ``options`` set the sizes of benchmarks that take them (``runs`` for convert, ...), over ``quick``'s."""
+    if options and name not in OPTIONS:
+        raise ValueError(f"benchmark {name!r} takes no options, got {sorted(options)}")
+    unknown = set(options) - OPTIONS.get(name, set())
+    if unknown:
+        raise ValueError(f"benchmark {name!r} takes {sorted(OPTIONS[name])}, not {sorted(unknown)}")
     if name == "zoo-train":
         from symzoo.bench.zoo_train import bench_zoo_train
 
@@ -25,7 +36,13 @@ def run(name: str, device: torch.device, quick: bool = False) -> dict:
         from symzoo.bench.merge import bench_merge
 
         return {"benchmark": name, **bench_merge(device, **({"pairs": 4, "images": 500} if quick else {}))}
+    if name == "convert":
+        from symzoo.bench.convert import bench_convert
+
+        return {"benchmark": name, "device": "cpu", **bench_convert(**({"runs": 20} if quick else {}), **options)}
     raise ValueError(f"unknown benchmark {name!r}, expected one of {BENCHMARKS}")
 
 
-BENCHMARKS = ("zoo-train", "encode", "merge")
+BENCHMARKS = ("zoo-train", "encode", "merge", "canonicalize", "convert")
+OPTIONS = {"convert": {"runs", "workdir"}, "merge": {"repeats"}, "canonicalize": {"widths", "repeats", "zoo_size"}}
+"""The options each benchmark takes (``symzoo bench --runs``, ``--widths``, ...)."""
