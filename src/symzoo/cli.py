@@ -440,12 +440,20 @@ def _ints(text: str) -> tuple[int, ...]:
 BENCH_OPTIONS = ("runs", "workdir", "repeats", "widths", "zoo_size")
 
 
-@command("bench", "benchmarks: print one JSON object of speeds measured side by side in one run", _bench_args)
+@command(
+    "bench",
+    "benchmarks: print one JSON object of speeds measured side by side in one run (its tables also to stderr)",
+    _bench_args,
+)
 def _bench(args: argparse.Namespace) -> None:
     from symzoo import bench
 
     options = {name: getattr(args, name) for name in BENCH_OPTIONS if getattr(args, name) is not None}
-    print(json.dumps(bench.run(args.what, resolve(args.device), quick=args.quick, **options), indent=2, default=str))
+    result = bench.run(args.what, resolve(args.device), quick=args.quick, **options)
+    table = bench.tables(result)
+    if table:  # for reading; the JSON object on stdout holds the same rows
+        print(table, file=sys.stderr)
+    print(json.dumps(result, indent=2, default=str))
 
 
 def _zoo_info_args(p: argparse.ArgumentParser) -> None:

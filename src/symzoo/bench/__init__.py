@@ -35,14 +35,39 @@ def run(name: str, device: torch.device, quick: bool = False, **options: object)
     if name == "merge":
         from symzoo.bench.merge import bench_merge
 
-        return {"benchmark": name, **bench_merge(device, **({"pairs": 4, "images": 500} if quick else {}))}
+        small = {"pairs": 4, "images": 500, "memory_pairs": (2, 4), "memory_images": 64, "budget": 2**20}
+        return {"benchmark": name, **bench_merge(device, **{**(small if quick else {}), **options})}
+    if name == "canonicalize":
+        from symzoo.bench.canonicalize import bench_canonicalize
+
+        small = {"widths": (8, 16), "repeats": 1}
+        return {"benchmark": name, **bench_canonicalize(device, **{**(small if quick else {}), **options})}
     if name == "convert":
         from symzoo.bench.convert import bench_convert
 
-        return {"benchmark": name, "device": "cpu", **bench_convert(**({"runs": 20} if quick else {}), **options)}
+        return {"benchmark": name, "device": "CPU", **bench_convert(**{**({"runs": 20} if quick else {}), **options})}
     raise ValueError(f"unknown benchmark {name!r}, expected one of {BENCHMARKS}")
 
 
 BENCHMARKS = ("zoo-train", "encode", "merge", "canonicalize", "convert")
 OPTIONS = {"convert": {"runs", "workdir"}, "merge": {"repeats"}, "canonicalize": {"widths", "repeats", "zoo_size"}}
 """The options each benchmark takes (``symzoo bench --runs``, ``--widths``, ...)."""
+
+
+def tables(result: dict) -> str:
+    """Every list of rows (dicts) in a benchmark's result as a plain-text table under its key; floats in 4
+    significant digits."""
+
+    def cell(value: object) -> str:
+        return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+    out = []
+    for key, rows in result.items():
+        if not (isinstance(rows, list) and rows and all(isinstance(row, dict) for row in rows)):
+            continue
+        columns = list(rows[0])
+        cells = [columns, *([cell(row.get(c)) for c in columns] for row in rows)]
+        sizes = [max(len(line[i]) for line in cells) for i in range(len(columns))]
+        out.append(f"{key}:")
+        out += ["  ".join(text.rjust(size) for text, size in zip(line, sizes)) for line in cells]
+    return "\n".join(out)
