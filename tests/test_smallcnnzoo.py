@@ -346,3 +346,15 @@ def test_the_streaming_builder_writes_the_archive_it_always_wrote(archive: Path)
     digests = {name: hashlib.sha256(data).hexdigest()[:16] for name, data in members.items()}
     pinned = {"weights.npy": "ab980fbfcb7c4272", "layout.csv": "40bdbe6a357f3faf", "metrics.csv": "c0eeff7b2baddea3"}
     assert digests == pinned
+
+
+def test_a_stored_xz_archive_holds_the_same_members_and_converts(tmp_path: Path, archive: Path) -> None:
+    """``stored=True`` (the multi-GB benchmark archives) writes the same members into an uncompressed xz stream
+    that lzma reads and verifies (its CRC32 check and index), and the conversion reads like any other."""
+    stored = tmp_path / "stored" / "cifar10.tar.xz"
+    make_small_cnn_zoo_archive(stored, stored=True)
+    assert read_tar_xz(stored) == read_tar_xz(archive)
+    assert stored.stat().st_size > archive.stat().st_size  # not compressed
+    _, expected, _ = read_archive(archive, 86, "relu", tmp_path / "cache_a")
+    _, params, _ = read_archive(stored, 86, "relu", tmp_path / "cache_b")
+    assert np.array_equal(params, expected)

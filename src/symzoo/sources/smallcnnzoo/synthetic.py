@@ -16,10 +16,12 @@ a few megabytes. The tests' fixtures and ``symzoo bench convert`` build their ar
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
 import math
+import struct
 import tarfile
 import tempfile
 import zlib
@@ -188,13 +190,14 @@ def make_small_cnn_zoo_archive(
     activations: Sequence[str] = ("relu", "tanh"),
     archive: str = "cifar10",
     in_channels: int = 1,
+    stored: bool = False,
 ) -> None:
     """Write a Small CNN Zoo archive with ``n_runs`` runs x ``checkpoints`` rows to ``path`` (a .tar.xz).
 
     Run ``i`` uses ``activations[i % len(activations)]``. Runs in ``nan_runs`` diverge: their weights are
     NaN at every checkpoint after the first and their losses are missing. Test accuracies of the final
     checkpoints spread over 0.2..0.6. Memory stays flat in ``n_runs`` (one run at a time; temporary files
-    beside ``path``).
+    beside ``path``). ``stored``: xz without compression (:func:`write_tar_xz`), for archives of GBs.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -224,14 +227,20 @@ def make_small_cnn_zoo_archive(
             "layout.csv": layout_csv.getvalue().encode(),
             "metrics.csv.gz": metrics_path,
         }
-        write_tar_xz(path, archive, members)
+        write_tar_xz(path, archive, members, stored=stored)
 
 
-def write_tar_xz(path: Path, folder: str, members: dict[str, bytes | Path]) -> None:
+def write_tar_xz(path: Path, folder: str, members: dict[str, bytes | Path], stored: bool = False) -> None:
     """Write ``members`` (name → bytes, or a file streamed into the tar; in order) under ``folder/`` into the
-    tar.xz ``path``."""
+    tar.xz ``path``: LZMA2 preset 0, or with ``stored`` its data in stored (uncompressed) LZMA2 chunks
+    (:class:`StoredXz`: the same format, written and read at disk speed)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(path, "w:xz", preset=0) as tar:
+    with contextlib.ExitStack() as stack:
+        if stored:
+            xz = stack.enter_context(StoredXz(stack.enter_context(open(path, "wb"))))
+            tar = stack.enter_context(tarfile.open(fileobj=xz, mode="w|"))
+        else:
+            tar = stack.enter_context(tarfile.open(path, "w:xz", preset=0))
         info = tarfile.TarInfo(folder)
         info.type, info.mode = tarfile.DIRTYPE, 0o755
         tar.addfile(info)
@@ -246,3 +255,72 @@ def write_tar_xz(path: Path, folder: str, members: dict[str, bytes | Path]) -> N
 
 def _opened(data: bytes | Path) -> io.BufferedIOBase:
     return io.BytesIO(data) if isinstance(data, bytes) else open(data, "rb")
+
+
+def _varint(n: int) -> bytes:
+    """xz's multibyte integer: 7 bits per byte, low first, the high bit marks a following byte."""
+    out = bytearray()
+    while n >= 0x80:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    return bytes([*out, n])
+
+
+def _crc32(data: bytes) -> bytes:
+    return struct.pack("<I", zlib.crc32(data))
+
+
+class StoredXz:
+    """A writable .xz stream (one block, CRC32 check) whose LZMA2 data are stored chunks of up to 64 KiB.
+
+    Every xz decoder reads it (the xz file format 1.1.0: stream header, block header with the LZMA2 filter,
+    uncompressed chunks, index, stream footer); written without compressing, so a multi-GB archive of
+    incompressible floats takes the time of its disk writes. A context manager; :meth:`close` ends the stream.
+    """
+
+    _CHUNK = 1 << 16
+    _FLAGS = b"\x00\x01"  # check: CRC32
+
+    def __init__(self, file: io.BufferedIOBase) -> None:
+        self._file, self._pending = file, bytearray()
+        self._size = self._crc = self._data_bytes = 0
+        file.write(b"\xfd7zXZ\x00" + self._FLAGS + _crc32(self._FLAGS))
+        # block header: flags (one filter, no sizes), LZMA2 (id 0x21) with a 1-byte property (dictionary 128 KiB)
+        body = b"\x00" + _varint(0x21) + _varint(1) + b"\x0a"
+        body += b"\x00" * (-(len(body) + 1 + 4) % 4)
+        self._header = bytes([(len(body) + 1 + 4) // 4 - 1]) + body
+        self._header += _crc32(self._header)
+        file.write(self._header)
+
+    def write(self, data: bytes) -> int:
+        self._pending += data
+        while len(self._pending) >= self._CHUNK:
+            self._chunk(bytes(self._pending[: self._CHUNK]))
+            del self._pending[: self._CHUNK]
+        return len(data)
+
+    def _chunk(self, data: bytes) -> None:
+        control = 0x01 if self._size == 0 else 0x02  # stored; the first one resets the dictionary
+        self._file.write(bytes([control]) + struct.pack(">H", len(data) - 1) + data)
+        self._data_bytes += 3 + len(data)
+        self._size += len(data)
+        self._crc = zlib.crc32(data, self._crc)
+
+    def close(self) -> None:
+        if self._pending:
+            self._chunk(bytes(self._pending))
+            self._pending.clear()
+        compressed = self._data_bytes + 1  # the end-of-data byte
+        self._file.write(b"\x00" + b"\x00" * (-compressed % 4) + struct.pack("<I", self._crc))
+        index = b"\x00" + _varint(1) + _varint(len(self._header) + compressed + 4) + _varint(self._size)
+        index += b"\x00" * (-len(index) % 4)
+        index += _crc32(index)
+        footer = struct.pack("<I", len(index) // 4 - 1) + self._FLAGS
+        self._file.write(index + _crc32(footer) + footer + b"YZ")
+
+    def __enter__(self) -> StoredXz:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if exc[0] is None:
+            self.close()
