@@ -1,4 +1,4 @@
-"""``symzoo bench NAME``: speeds measured side by side in one run, printed as one JSON object.
+"""``symzoo bench NAME``: speeds measured side by side in one run, printed as one JSON object (tables: also as text).
 
 - ``zoo-train``: vmapped population training against a sequential torch.nn loop and a batched-matmul bound;
 - ``encode``: encoder + decoder throughput, and seconds per network at two network sizes;
