@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from symzoo.bench import tables
+from symzoo.bench import merge, tables
 from symzoo.cli import main
 
 KEYS = {
@@ -40,13 +40,17 @@ def _table(stderr: str, key: str) -> list[list[str]]:
     return [line.split() for line in lines[start:end]]
 
 
-def test_bench_merge_times_both_sides_and_measures_memory_per_pair_count(capsys):
+def test_bench_merge_times_both_sides_and_measures_memory_per_pair_count(capsys, monkeypatch):
+    def in_this_process(fn, *args):  # the child process itself is exercised by bench convert's test
+        return fn(*args), {"baseline_rss_bytes": 1, "peak_rss_bytes": 2}
+
+    monkeypatch.setattr(merge, "in_child", in_this_process)
     result, stderr = _bench(capsys, "merge", "--quick", "--device", "cpu", "--repeats", "2")
     assert KEYS["merge"] <= set(result)
     assert result["device"] == "CPU" and result["repeats"] == 2 and result["batched_over_loop"] > 0
     header, *rows = _table(stderr, "memory")
     assert header == ["pairs", "pairs_per_pass", "images_per_pass", "planned_activation_bytes", "peak_bytes"]
-    assert [row[0] for row in rows] == ["2", "4"]
+    assert [row[0] for row in rows] == ["2", "4"] and [row[-1] for row in rows] == ["1", "1"]
     planned = {row["planned_activation_bytes"] for row in result["memory"]}
     assert len(planned) == 1 and planned.pop() <= 2**20  # one pass size for both pair counts, within the budget
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import multiprocessing
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,6 @@ def in_child(fn: Callable[..., Any], *args: Any) -> tuple[Any, dict[str, int]]:
     (it reads ``/proc``); elsewhere OSError."""
     if not _STATUS.exists():
         raise OSError(f"measuring peak memory needs Linux's {_STATUS}")
-    with multiprocessing.get_context("spawn").Pool(1, maxtasksperchild=1) as pool:
-        result, baseline, peak = pool.apply(_measured, (fn, args))
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        result, baseline, peak = pool.submit(_measured, fn, args).result()  # a child that dies: BrokenProcessPool
     return result, {"baseline_rss_bytes": baseline, "peak_rss_bytes": peak}
