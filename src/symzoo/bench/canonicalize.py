@@ -82,9 +82,10 @@ def _contestants(spec: NetSpec, batch: int, device: torch.device) -> list[Callab
         model.train().zero_grad(set_to_none=True)
         (model(thetas) - thetas).square().mean().backward()
 
-    for fn in (encode_decode, train_step):
-        fn()  # warm-up: lazy initialisation, allocator
-    return [rebasin, encode_decode, train_step]
+    contestants = [rebasin, encode_decode, train_step]
+    for fn in contestants:
+        fn()  # warm-up: lazy initialisation, allocator, first calls into scipy
+    return contestants
 
 
 def _row(name: str, spec: NetSpec, seconds: Sequence[float], batch: int, zoo_size: int) -> dict:
@@ -122,7 +123,7 @@ def growth_exponent(params: Sequence[int], seconds: Sequence[float]) -> float:
 def bench_canonicalize(
     device: torch.device,
     widths: Sequence[int] = WIDTHS,
-    repeats: int = 2,
+    repeats: int = 5,
     batch: int = 2,
     zoo_size: int = 3_200,
     cnn: bool = True,
