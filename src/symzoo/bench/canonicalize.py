@@ -5,7 +5,7 @@ Small CNN Zoo CNN (4,970 parameters), three things are timed in turns (A, B, C, 
 ``repeats`` rounds), on random networks of a trained zoo's scale:
 
 - ``rebasin_s``: Git Re-Basin weight matching of one pair (:func:`symzoo.align.rebasin.align_pair`, CPU: it
-  runs on scipy);
+  runs on scipy), the mean over ``REBASIN_PAIRS`` pairs (the number of sweeps it takes varies by pair);
 - ``encode_decode_s``: encode + decode of one network (a batch of ``batch`` networks, divided), no gradients;
 - ``train_step_s``: one training step's forward and backward per network (a batch of ``batch`` networks,
   divided), with a parameter-space reconstruction loss. The functional loss of the real training also runs
@@ -18,7 +18,8 @@ The encoder's cost per pair is two networks' encode + decode plus their share of
 from which the trained encoder is cheaper per pair than Re-Basin; None where its inference alone is slower);
 across the MLP widths: the crossover width (the smallest measured width from which on the encoder is faster per
 pair, with and without the training; None: not within the widths) and the growth exponents, the log-log slopes
-of each time against the parameter count.
+of each time against the parameter count, over all widths and over the three largest (small networks' times are
+mostly fixed per-call costs, so the large ones show the growth).
 
 The encoder is a ScaleGMN autoencoder of ``ARCHITECTURE`` (the size the merge benchmark used before: hidden 64,
 4 layers, latent 128, bilinear messages); its decoder's output layer has 4 x latent x P weights, so memory and
@@ -42,6 +43,8 @@ from symzoo.nets.spec import NetSpec, small_cnn_zoo_spec
 
 WIDTHS = (16, 32, 64, 128, 256, 512, 1024)
 ARCHITECTURE = {"kind": "scalegmn", "message": "bilinear", "hidden": 64, "layers": 4, "latent": 128, "dropout": 0.0}
+REBASIN_PAIRS = 3
+"""Pairs per Re-Basin call: its sweeps until convergence vary from pair to pair, so its time is their mean."""
 TRAIN_NETWORK_STEPS = 300 * 2_560
 """Network-steps of one training run: 300 epochs over the train split (80%) of a 3,200-network zoo."""
 
@@ -64,15 +67,17 @@ def mlp_spec(width: int) -> NetSpec:
 
 
 def _contestants(spec: NetSpec, batch: int, device: torch.device) -> list[Callable[[], object]]:
-    """Re-Basin on one pair, encode + decode of ``batch`` networks, a training step on ``batch`` networks."""
+    """Re-Basin on ``REBASIN_PAIRS`` pairs, encode + decode of ``batch`` networks, a training step on ``batch``
+    networks."""
     g = torch.Generator().manual_seed(0)
-    pair = random_params(spec, 2, g)
+    pairs = random_params(spec, 2 * REBASIN_PAIRS, g).view(REBASIN_PAIRS, 2, -1)
     thetas = random_params(spec, batch, g).to(device)
     torch.manual_seed(0)
     model = build_autoencoder(spec, Architecture.from_options(entry("encoder", **ARCHITECTURE)), thetas).to(device)
 
     def rebasin() -> None:
-        align_pair(spec, pair[0], pair[1], "rebasin", generator=torch.Generator().manual_seed(0))
+        for a, b in pairs:
+            align_pair(spec, a, b, "rebasin", generator=torch.Generator().manual_seed(0))
 
     @torch.no_grad()
     def encode_decode() -> None:
@@ -89,7 +94,7 @@ def _contestants(spec: NetSpec, batch: int, device: torch.device) -> list[Callab
 
 
 def _row(name: str, spec: NetSpec, seconds: Sequence[float], batch: int, zoo_size: int) -> dict:
-    rebasin_s, encode_decode_s, train_step_s = seconds[0], seconds[1] / batch, seconds[2] / batch
+    rebasin_s, encode_decode_s, train_step_s = seconds[0] / REBASIN_PAIRS, seconds[1] / batch, seconds[2] / batch
     train_s = TRAIN_NETWORK_STEPS * train_step_s  # one training run
     inference = 2 * encode_decode_s
     saving = rebasin_s - inference  # what each pair saves once the encoder is trained
@@ -146,7 +151,6 @@ def bench_canonicalize(
     def column(key: str) -> list[float]:
         return [row[key] for row in mlp]
 
-    params = column("params")
     return {
         "device": "CUDA " + torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU",
         "architecture": ARCHITECTURE,
@@ -157,9 +161,15 @@ def bench_canonicalize(
         "rows": rows,
         "crossover_width": crossover_width(widths, column("encoder_s_per_pair"), column("rebasin_s")),
         "crossover_width_inference": crossover_width(widths, column("inference_s_per_pair"), column("rebasin_s")),
-        "exponents": {
-            "rebasin": growth_exponent(params, column("rebasin_s")),
-            "encode_decode": growth_exponent(params, column("encode_decode_s")),
-            "train_step": growth_exponent(params, column("train_step_s")),
-        },
+        "exponents": exponents(mlp),
+        "exponents_largest_3": exponents(mlp[-3:]),
     }
+
+
+def exponents(rows: Sequence[dict]) -> dict[str, float]:
+    """The growth exponent of each time of ``rows`` (see :func:`growth_exponent`)."""
+    params = [row["params"] for row in rows]
+    return {name: growth_exponent(params, [row[f"{name}_s"] for row in rows]) for name in TIMES}
+
+
+TIMES = ("rebasin", "encode_decode", "train_step")
