@@ -12,7 +12,7 @@ KEYS = {
     "zoo-train": {"M", "sequential_nps", "vmap_nps", "bound_nps", "vmap_over_sequential", "bound_over_vmap"},
     "encode": {"networks_per_s", "s_per_network"},
     "merge": {"batched_s", "loop_s", "batched_over_loop", "memory"},
-    "canonicalize": {"rows", "crossover_width", "crossover_width_inference", "exponents", "exponents_largest_3"},
+    "canonicalize": {"rows", "crossover_width", "crossover_width_inference", "faster_widths", "exponents"},
     "convert": {"rows", "build_s", "extract_s", "convert_s", "networks", "baseline_rss_bytes", "peak_rss_bytes"},
 }
 

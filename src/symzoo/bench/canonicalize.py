@@ -17,7 +17,8 @@ The encoder's cost per pair is two networks' encode + decode plus their share of
 ``encoder_s_per_pair`` and ``inference_s_per_pair`` (without the training), ``break_even_zoo`` (the zoo size
 from which the trained encoder is cheaper per pair than Re-Basin; None where its inference alone is slower);
 across the MLP widths: the crossover width (the smallest measured width from which on the encoder is faster per
-pair, with and without the training; None: not within the widths) and the growth exponents, the log-log slopes
+pair, with and without the training; None: not within the widths; ``faster_widths``: every width where it is)
+and the growth exponents, the log-log slopes
 of each time against the parameter count, over all widths and over the three largest (small networks' times are
 mostly fixed per-call costs, so the large ones show the growth).
 
@@ -120,6 +121,11 @@ def crossover_width(widths: Sequence[int], encoder: Sequence[float], rebasin: Se
     return None
 
 
+def faster_widths(widths: Sequence[int], encoder: Sequence[float], rebasin: Sequence[float]) -> list[int]:
+    """The widths at which the encoder is faster than Re-Basin (the crossover needs all larger ones too)."""
+    return [width for width, e, r in zip(widths, encoder, rebasin) if e < r]
+
+
 def growth_exponent(params: Sequence[int], seconds: Sequence[float]) -> float:
     """Least-squares slope of log(seconds) against log(params): time ~ params ** exponent."""
     return float(np.polyfit(np.log(params), np.log(seconds), 1)[0])
@@ -161,6 +167,8 @@ def bench_canonicalize(
         "rows": rows,
         "crossover_width": crossover_width(widths, column("encoder_s_per_pair"), column("rebasin_s")),
         "crossover_width_inference": crossover_width(widths, column("inference_s_per_pair"), column("rebasin_s")),
+        "faster_widths": faster_widths(widths, column("encoder_s_per_pair"), column("rebasin_s")),
+        "faster_widths_inference": faster_widths(widths, column("inference_s_per_pair"), column("rebasin_s")),
         "exponents": exponents(mlp),
         "exponents_largest_3": exponents(mlp[-3:]),
     }
