@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
 import io
 import json
 import logging
@@ -16,6 +17,7 @@ import polars as pl
 import pytest
 import torch
 
+from symzoo.data import npy_rows
 from symzoo.data.download import ChecksumError, file_digest
 from symzoo.data.zoo import read_zoo
 from symzoo.nets.functional import forward
@@ -307,3 +309,52 @@ def test_tarfile_is_streamed(tmp_path: Path, archive: Path, monkeypatch: pytest.
     monkeypatch.setattr(archive_module.tarfile, "open", spy)
     read_archive(archive, 86, "relu", tmp_path / "cache")
     assert modes == ["r|"]
+
+
+def test_conversion_reads_only_the_selected_rows(
+    tmp_path: Path, archive: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Memory follows the selection: the bytes read from weights.npy are exactly the selected rows, read by
+    position (never a memory map of the whole file)."""
+    reads: list[tuple[int, int]] = []
+    real_preadv = npy_rows.os.preadv
+
+    def counting_preadv(fd: int, buffers: list, offset: int) -> int:
+        reads.append((offset, sum(len(b) for b in buffers)))
+        return real_preadv(fd, buffers, offset)
+
+    monkeypatch.setattr(npy_rows.os, "preadv", counting_preadv)
+    monkeypatch.setattr(np, "load", None)  # a memory map of weights.npy would fault in pages around every row
+    _, params, models = read_archive(archive, 86, "relu", tmp_path / "cache")
+    with npy_rows.NpyRows(tmp_path / "cache" / "cifar10" / "weights.npy") as weights:
+        row_bytes, offset, total_rows = weights.row_bytes, weights.offset, len(weights)
+    touched = [
+        row
+        for start, nbytes in reads
+        for row in range((start - offset) // row_bytes, (start - offset + nbytes) // row_bytes)
+    ]
+    assert sorted(touched) == models["source_row"].to_list()
+    assert sum(nbytes for _, nbytes in reads) == len(params) * row_bytes
+    assert len(params) < total_rows / 10  # one step of nine, one activation of two
+
+
+def test_the_streaming_builder_writes_the_archive_it_always_wrote(archive: Path) -> None:
+    """The members of the default fixture archive, pinned by digest (metrics.csv.gz decompressed): the builder
+    writes run by run, and the bytes are those of the builder that held the whole array."""
+    _, members = read_tar_xz(archive)
+    members["metrics.csv"] = gzip.decompress(members.pop("metrics.csv.gz"))
+    digests = {name: hashlib.sha256(data).hexdigest()[:16] for name, data in members.items()}
+    pinned = {"weights.npy": "ab980fbfcb7c4272", "layout.csv": "40bdbe6a357f3faf", "metrics.csv": "c0eeff7b2baddea3"}
+    assert digests == pinned
+
+
+def test_a_stored_xz_archive_holds_the_same_members_and_converts(tmp_path: Path, archive: Path) -> None:
+    """``stored=True`` (the multi-GB benchmark archives) writes the same members into an uncompressed xz stream
+    that lzma reads and verifies (its CRC32 check and index), and the conversion reads like any other."""
+    stored = tmp_path / "stored" / "cifar10.tar.xz"
+    make_small_cnn_zoo_archive(stored, stored=True)
+    assert read_tar_xz(stored) == read_tar_xz(archive)
+    assert stored.stat().st_size > archive.stat().st_size  # not compressed
+    _, expected, _ = read_archive(archive, 86, "relu", tmp_path / "cache_a")
+    _, params, _ = read_archive(stored, 86, "relu", tmp_path / "cache_b")
+    assert np.array_equal(params, expected)

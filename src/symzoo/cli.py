@@ -422,14 +422,38 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("what", choices=BENCHMARKS, help="which benchmark")
     p.add_argument("--quick", action="store_true", help="smaller problem sizes (a smoke run, not for figures)")
+    p.add_argument("--runs", type=int, help="convert: runs of the synthetic archive (x 9 rows; 30,000: full size)")
+    p.add_argument("--workdir", type=Path, help="convert: where its temporary archive goes (about 3x the weights)")
+    p.add_argument("--repeats", type=int, help="merge, canonicalize: timed calls of each side, taken in turns")
+    p.add_argument("--widths", type=_ints, help="canonicalize: MLP hidden widths, comma-separated (16,64,256,1024)")
+    p.add_argument("--zoo-size", type=int, help="canonicalize: networks the encoder's training is amortised over")
     _device_argument(p)
 
 
-@command("bench", "benchmarks: print one JSON object of speeds measured side by side in one run", _bench_args)
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+BENCH_OPTIONS = ("runs", "workdir", "repeats", "widths", "zoo_size")
+
+
+@command(
+    "bench",
+    "benchmarks: print one JSON object of speeds measured side by side in one run (its tables also to stderr)",
+    _bench_args,
+)
 def _bench(args: argparse.Namespace) -> None:
     from symzoo import bench
 
-    print(json.dumps(bench.run(args.what, resolve(args.device), quick=args.quick), indent=2))
+    options = {name: getattr(args, name) for name in BENCH_OPTIONS if getattr(args, name) is not None}
+    result = bench.run(args.what, resolve(args.device), quick=args.quick, **options)
+    table = bench.tables(result)
+    if table:  # for reading; the JSON object on stdout holds the same rows
+        print(table, file=sys.stderr)
+    print(json.dumps(result, indent=2, default=str))
 
 
 def _zoo_info_args(p: argparse.ArgumentParser) -> None:

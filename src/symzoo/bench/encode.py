@@ -22,12 +22,11 @@ Speed is never asserted by a test; the CLI reports these figures (``symzoo bench
 
 from __future__ import annotations
 
-import statistics
-import time
 from collections.abc import Callable
 
 import torch
 
+from symzoo.bench.timing import interleaved_medians
 from symzoo.config import entry
 from symzoo.models.autoencoder import Architecture, EncoderKind, build_autoencoder
 from symzoo.nets.spec import NetSpec, small_cnn_zoo_spec
@@ -38,30 +37,7 @@ SCALING_SPECS = (
 )
 
 
-def _seconds_per_call(
-    fns: list[Callable[[], object]], device: torch.device, budget_s: float, min_rounds: int = 2
-) -> list[float]:
-    """Median wall time of each (warmed-up) function, called in turns for about ``budget_s`` seconds.
-
-    Taking turns measures the functions side by side, so load from other processes affects them alike.
-    """
-
-    def timed(fn: Callable[[], object]) -> float:
-        start = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        return time.perf_counter() - start
-
-    times: list[list[float]] = [[] for _ in fns]
-    deadline = time.perf_counter() + budget_s
-    while len(times[0]) < min_rounds or time.perf_counter() < deadline:
-        for fn, samples in zip(fns, times):
-            samples.append(timed(fn))
-    return [statistics.median(samples) for samples in times]
-
-
-def _random_params(spec: NetSpec, n: int, generator: torch.Generator) -> torch.Tensor:
+def random_params(spec: NetSpec, n: int, generator: torch.Generator) -> torch.Tensor:
     """Gaussian parameters with std 1 / sqrt(fan_in) per layer (the scale of a trained zoo, roughly)."""
     theta = torch.empty(n, spec.num_params)
     for layer in range(spec.num_layers):
@@ -95,7 +71,7 @@ def bench_encode(
     sizes = {"hidden": hidden, "layers": layers, "latent": latent}
 
     def call(spec: NetSpec, n: int) -> Callable[[], object]:
-        thetas = _random_params(spec, n, generator)
+        thetas = random_params(spec, n, generator)
         arch = Architecture.from_options(entry("encoder", kind=kind, **sizes))
         model = build_autoencoder(spec, arch, thetas_train=thetas).to(device).eval()
         thetas = thetas.to(device)
@@ -103,10 +79,10 @@ def bench_encode(
         return lambda: model(thetas)
 
     result: dict = {"device": str(device), "kind": kind, **sizes, "batch": batch, "scaling_batch": scaling_batch}
-    (seconds,) = _seconds_per_call([call(small_cnn_zoo_spec(), batch)], device, budget_s)
+    (seconds,) = interleaved_medians([call(small_cnn_zoo_spec(), batch)], device, budget_s)
     result["networks_per_s"] = batch / seconds
     small, large = SCALING_SPECS
-    seconds = _seconds_per_call([call(small, scaling_batch), call(large, scaling_batch)], device, budget_s)
+    seconds = interleaved_medians([call(small, scaling_batch), call(large, scaling_batch)], device, budget_s)
     result["s_per_network"] = {spec.num_params: s / scaling_batch for spec, s in zip(SCALING_SPECS, seconds)}
     result["param_ratio"] = large.num_params / small.num_params
     result["time_ratio"] = seconds[1] / seconds[0]
@@ -124,7 +100,7 @@ TRAIN_STEP_VARIANTS = {
 def bench_message_passing(device: torch.device, batch: int = 32, budget_s: float = 1.5, seed: int = 0) -> dict:
     """Seconds per training step, dense vs torch-geometric message passing (see the module docstring)."""
     spec = NetSpec("mlp", (1, 8, 8), (16, 16), 10, "tanh")
-    thetas = _random_params(spec, batch, torch.Generator().manual_seed(seed)).to(device)
+    thetas = random_params(spec, batch, torch.Generator().manual_seed(seed)).to(device)
     out = {}
     for name, options in TRAIN_STEP_VARIANTS.items():
         kind = "ngnn" if name == "ngnn" else "scalegmn"
@@ -142,7 +118,7 @@ def bench_message_passing(device: torch.device, batch: int = 32, budget_s: float
 
             step()
             steps.append(step)
-        dense, pyg = _seconds_per_call(steps, device, budget_s)
+        dense, pyg = interleaved_medians(steps, device, budget_s)
         out[name] = {"dense": dense, "pyg": pyg, "pyg_over_dense": pyg / dense}
     return out
 

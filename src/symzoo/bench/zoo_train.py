@@ -17,7 +17,6 @@ load, and the fastest run of each counts.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
 
 import polars as pl
@@ -25,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from symzoo.bench.timing import timed
 from symzoo.nets.spec import NetSpec
 from symzoo.zoo.sample import SamplingRanges, sample_configs
 from symzoo.zoo.state import TrainSettings
@@ -34,16 +34,6 @@ from symzoo.zoo.train import train_population
 MLP_ZOO_SPEC = NetSpec("mlp", (1, 8, 8), (48, 32, 16), 10, "tanh")
 LEARNING_RATE = 0.01
 BATCH = 32
-
-
-def _timed(fn: Callable[[], object], device: torch.device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    start = time.perf_counter()
-    fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter() - start
 
 
 def _data(samples: int, device: torch.device, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -166,9 +156,9 @@ def bench_zoo_train(
         vmap_run(), bound_run()  # warm-up: first calls pay one-off costs (allocator, compilation)
         best = {"vmap": math.inf, "bound": math.inf, "sequential": math.inf}
         for _ in range(repeats):
-            best["vmap"] = min(best["vmap"], _timed(vmap_run, device))
-            best["bound"] = min(best["bound"], _timed(bound_run, device))
-            best["sequential"] = min(best["sequential"], _timed(seq_run, device) * seq_factor)
+            best["vmap"] = min(best["vmap"], timed(vmap_run, device))
+            best["bound"] = min(best["bound"], timed(bound_run, device))
+            best["sequential"] = min(best["sequential"], timed(seq_run, device) * seq_factor)
         nps = {k: m * epochs / v for k, v in best.items()}
         rows.append(
             {

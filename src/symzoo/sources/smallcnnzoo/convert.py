@@ -19,9 +19,10 @@ import numpy as np
 import polars as pl
 from tqdm import tqdm
 
+from symzoo.data.npy_rows import NpyRows
 from symzoo.data.zoo import finalize_models
 from symzoo.nets.spec import NetSpec
-from symzoo.sources.smallcnnzoo.archive import LAYOUT, METRICS, WEIGHTS, extract_archive
+from symzoo.sources.smallcnnzoo.archive import LAYOUT, METRICS, WEIGHTS, Extracted, extract_archive
 from symzoo.sources.smallcnnzoo.layout import Variable, plan, read_layout, to_torch
 
 log = logging.getLogger(__name__)
@@ -85,18 +86,28 @@ def read_archive(path: Path, step: int, activation: str, cache_dir: Path) -> tup
 
     Returns the spec, float32 parameters (N, 4970-ish) in torch layout and the models table (model_id,
     source_row, run_id, step, the ``config.*`` columns without their prefix, train/test accuracy and loss).
-    The archive's members are extracted once into ``cache_dir/{archive}/``; ``weights.npy`` is memory-mapped
-    and converted in chunks of rows. Bad archives raise ValueError naming the archive and the member/column.
+    The archive's members are extracted once into ``cache_dir/{archive}/``; only the selected rows of
+    ``weights.npy`` are read (:class:`~symzoo.data.npy_rows.NpyRows`), in chunks of rows, so memory follows the
+    selection, not the archive. Bad archives raise ValueError naming the archive and the member/column.
     """
     path = Path(path)
     extracted = extract_archive(path, cache_dir)
     where = extracted.where
     try:
-        weights = np.load(extracted.path(WEIGHTS), mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError, EOFError) as err:
-        raise ValueError(f"{where(WEIGHTS)}: not a readable .npy array ({err})") from err
-    if weights.ndim != 2 or weights.dtype.kind != "f":
-        raise ValueError(f"{where(WEIGHTS)}: expected a 2-d float array, got {weights.dtype} {weights.shape}")
+        weights = NpyRows(extracted.path(WEIGHTS))
+    except (ValueError, OSError) as err:
+        raise ValueError(f"{where(WEIGHTS)}: {err}") from err
+    with weights:
+        if weights.dtype.kind != "f":
+            raise ValueError(f"{where(WEIGHTS)}: expected a 2-d float array, got {weights.dtype} {weights.shape}")
+        return _read_rows(weights, extracted, step, activation)
+
+
+def _read_rows(
+    weights: NpyRows, extracted: Extracted, step: int, activation: str
+) -> tuple[NetSpec, np.ndarray, pl.DataFrame]:
+    """:func:`read_archive` once ``weights.npy`` is open: the layout, the metrics, the selected rows converted."""
+    where, path = extracted.where, extracted.archive
     layout = read_layout(extracted.path(LAYOUT), where(LAYOUT))
     spec, variables = plan(layout, activation, extracted.side, weights.shape[1], where(LAYOUT))
     metrics = read_metrics(extracted.path(METRICS), where(METRICS))
@@ -175,12 +186,12 @@ def models_frame(metrics: pl.DataFrame, rows: np.ndarray) -> pl.DataFrame:
     )
 
 
-def _convert(weights: np.ndarray, rows: np.ndarray, spec: NetSpec, variables: list[Variable], desc: str) -> np.ndarray:
+def _convert(weights: NpyRows, rows: np.ndarray, spec: NetSpec, variables: list[Variable], desc: str) -> np.ndarray:
     """float32 parameters (len(rows), P) in torch layout from ``rows`` of ``weights``, in chunks of rows."""
     params = np.empty((len(rows), spec.num_params), dtype=np.float32)
     chunks = range(0, len(rows), CHUNK_ROWS)
     for s in tqdm(chunks, desc=desc, unit="chunk", file=sys.stderr, disable=None if len(chunks) >= 4 else True):
-        block = np.asarray(weights[rows[s : s + CHUNK_ROWS]], dtype=np.float32)
+        block = weights.read(rows[s : s + CHUNK_ROWS]).astype(np.float32, copy=False)
         for layer, kind, start, end in variables:
             t = spec.tensor(layer, "weight" if kind == "kernel" else "bias")
             params[s : s + len(block), t.offset : t.stop] = to_torch(block[:, start:end], spec, layer, kind)
