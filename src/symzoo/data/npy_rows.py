@@ -64,10 +64,13 @@ class NpyRows:
         buffer = out.reshape(-1).view(np.uint8)
         breaks = np.flatnonzero(np.diff(rows) != 1) + 1
         for start, stop in zip(np.r_[0, breaks], np.r_[breaks, len(rows)]):
-            nbytes = int(stop - start) * self.row_bytes
-            into = memoryview(buffer[start * self.row_bytes :][:nbytes])
-            if os.preadv(self._fd, [into], self.offset + int(rows[start]) * self.row_bytes) != nbytes:
-                raise ValueError(f"{self.path}: short read at row {rows[start]} (the file changed while read)")
+            into = memoryview(buffer[start * self.row_bytes : stop * self.row_bytes])
+            position = self.offset + int(rows[start]) * self.row_bytes
+            while len(into):  # a read returns at most ~2 GiB on Linux: continue where it stopped
+                done = os.preadv(self._fd, [into], position)
+                if done == 0:
+                    raise ValueError(f"{self.path}: short read at row {rows[start]} (the file changed while read)")
+                into, position = into[done:], position + done
         return out
 
     def close(self) -> None:
