@@ -126,6 +126,21 @@ def _zoo_merge(args: argparse.Namespace) -> None:
     log.info("wrote %s", args.out)
 
 
+def _inr_zoo_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--options", required=True, type=options_argument("zoo_inr"), help="zoos.<name> as JSON")
+    p.add_argument("--data", required=True, type=Path, help="image set .npz whose images the INRs represent")
+    p.add_argument("--out", required=True, type=Path, help="zoo directory (results/zoo/<name>)")
+    _device_argument(p)
+
+
+@command("inr-zoo", "fit an INR zoo: one SIREN per image, fitted together with torch.vmap", _inr_zoo_args)
+def _inr_zoo(args: argparse.Namespace) -> None:
+    from symzoo.stages import inr_zoo
+
+    inr_zoo.run(args.options, args.data, args.out, resolve(args.device))
+    log.info("wrote %s", args.out)
+
+
 def named_path(text: str) -> tuple[str, Path]:
     """argparse type: ``NAME=PATH`` (NAME may contain slashes, e.g. ``zoo/method``)."""
     name, sep, path = text.partition("=")

@@ -1,0 +1,131 @@
+"""INR zoos: SIRENs in the one forward, their symmetry group, fitting, the zoo format, encoders and alignment."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from symzoo.nets.functional import coordinates, forward, render
+from symzoo.nets.spec import NetSpec, siren_spec
+from symzoo.nets.symmetry import random_transform, scaling_group, transform
+
+
+def _siren_params(spec: NetSpec, n: int, seed: int = 0) -> torch.Tensor:
+    """Random SIRENs with the SIREN initialisation (non-trivial images)."""
+    from symzoo.zoo.inr import init_sirens
+
+    return init_sirens(spec, n, torch.Generator().manual_seed(seed))
+
+
+def test_siren_spec_is_the_papers():
+    spec = siren_spec()
+    assert spec.sizes == (2, 32, 32, 1)
+    assert spec.num_params == 1185
+    assert scaling_group(spec) == "sign"
+    assert NetSpec.from_dict(spec.to_dict()) == spec
+    assert "w0" not in NetSpec("mlp", (1, 8, 8), (4,), 10, "tanh").to_dict()["spec"]
+
+
+def test_siren_forward_is_the_siren_convention():
+    spec = siren_spec((5, 4), w0=30.0)
+    theta = torch.randn(spec.num_params) * 0.1
+    x = coordinates(3, 4)
+    assert x.shape == (12, 2) and float(x.min()) == -1.0 and float(x.max()) == 1.0
+    (w0, b0), (w1, b1), (w2, b2) = (
+        (theta[t.offset : t.stop].view(t.shape), theta[u.offset : u.stop])
+        for t, u in zip(spec.layout[::2], spec.layout[1::2])
+    )
+    h = torch.sin(30.0 * (x @ w0.T + b0))
+    h = torch.sin(30.0 * (h @ w1.T + b1))
+    expected = h @ w2.T + b2 + 0.5
+    torch.testing.assert_close(forward(spec, theta, x), expected)
+    torch.testing.assert_close(render(spec, theta[None], x)[0], expected[:, 0])
+
+
+@pytest.mark.parametrize("kind", ["permutation", "scaling", "both"])
+def test_siren_symmetries_preserve_the_rendered_image(kind):
+    """P, D (sign flips) and PD on the hidden layers leave the image unchanged (sine is odd, whatever w0)."""
+    spec = siren_spec()
+    theta = _siren_params(spec, 4)
+    g = random_transform(spec, kind, (4,), torch.Generator().manual_seed(1))
+    moved = transform(spec, theta, g)
+    assert not torch.allclose(moved, theta)
+    if kind != "permutation":
+        assert (torch.cat(g.scales, -1) < 0).any()
+    coords = coordinates(16, 16)
+    torch.testing.assert_close(render(spec, moved, coords), render(spec, theta, coords), atol=1e-5, rtol=0)
+
+
+def test_a_positive_scaling_changes_a_siren():
+    spec = siren_spec()
+    theta = _siren_params(spec, 1)
+    g = random_transform(
+        NetSpec("mlp", (2, 1, 1), (32, 32), 2, "relu"), "scaling", (1,), torch.Generator().manual_seed(0)
+    )
+    coords = coordinates(8, 8)
+    assert (render(spec, transform(spec, theta, g), coords) - render(spec, theta, coords)).abs().max() > 1e-2
+    assert math.isfinite(float(render(spec, theta, coords).sum()))
+
+
+@pytest.fixture(scope="module")
+def inr_zoo(tmp_path_factory):
+    """A small INR zoo on the bundled digits, through the stage (as `symzoo inr-zoo` runs it)."""
+    from symzoo import config
+    from symzoo.data.images import save_image_set
+    from symzoo.sources.digits import DigitsSettings, digits_image_set
+    from symzoo.stages import inr_zoo as stage
+
+    root = tmp_path_factory.mktemp("inr")
+    save_image_set(root / "digits.npz", digits_image_set(DigitsSettings((0.6, 0.2, 0.2), 0)))
+    options = config.validate(
+        {"source": "inr", "dataset": "digits", "num_models": 24, "steps": 150, "batch_models": 10, "image_size": 12},
+        "zoo_inr",
+    )
+    stage.run(options, root / "digits.npz", root / "zoo", torch.device("cpu"))
+    return root
+
+
+def test_fitted_inrs_reconstruct_their_images(inr_zoo):
+    """Every INR renders its own (upsampled) digit: a PSNR floor, recomputed from the zoo and the image set."""
+    from symzoo.data.images import load_image_set
+    from symzoo.data.zoo import read_zoo
+    from symzoo.zoo.inr import mse, psnr, targets
+
+    zoo = read_zoo(inr_zoo / "zoo")
+    images = load_image_set(inr_zoo / "digits.npz")
+    x = torch.from_numpy(np.concatenate([images.split(s)[0] for s in ("train", "val", "test")]))
+    truth = targets(x[zoo.models["image_index"].to_numpy()], (12, 12))
+    rendered = render(zoo.spec, zoo.tensor(range(len(zoo))), coordinates(12, 12))
+    value = psnr(mse(rendered, truth))
+    assert float(value.min()) > 30.0
+    torch.testing.assert_close(value.double(), torch.from_numpy(zoo.models["psnr"].to_numpy()), atol=0.05, rtol=0)
+    # another image is far: the INRs are not one average digit
+    assert float(psnr(mse(rendered, truth.roll(1, 0))).max()) < 25.0
+
+
+def test_inr_zoo_round_trips_through_the_zoo_format(inr_zoo, tmp_path):
+    from symzoo.data.zoo import read_zoo, write_zoo
+
+    zoo = read_zoo(inr_zoo / "zoo")
+    assert zoo.spec == siren_spec() and zoo.params.shape == (24, 1185)
+    assert zoo.meta["image_size"] == [12, 12] and zoo.meta["dataset"] == "digits"
+    assert zoo.models["test_accuracy"].is_null().all()
+    assert set(zoo.models["split"].to_list()) == {"train", "val", "test"}
+    write_zoo(tmp_path / "copy", zoo.spec, np.asarray(zoo.params), zoo.models, zoo.meta)
+    again = read_zoo(tmp_path / "copy")
+    assert again.spec == zoo.spec and again.meta == zoo.meta and again.models.equals(zoo.models)
+    assert (again.params == zoo.params).all()
+
+
+def test_the_fit_does_not_depend_on_the_population_size():
+    """Adam on the stacked parameters is per-network Adam: fitting alone or in a population gives one result."""
+    from symzoo.zoo.inr import InrFitSettings, fit_sirens, init_sirens
+
+    spec = siren_spec((8, 8))
+    truth = torch.rand(3, 36)
+    init = init_sirens(spec, 3, torch.Generator().manual_seed(0))
+    settings = InrFitSettings(20, 1e-3, 0)
+    together = fit_sirens(spec, truth, settings, torch.device("cpu"), init)
+    alone = fit_sirens(spec, truth[1:2], settings, torch.device("cpu"), init[1:2])
+    torch.testing.assert_close(together[1:2], alone, atol=1e-5, rtol=1e-4)
