@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from symzoo.data.images import SPLITS, ImageSet
+from symzoo.data.zoo import Zoo
 from symzoo.nets.functional import batched_forward, coordinates, render
 from symzoo.nets.spec import NetSpec
 
@@ -110,3 +113,26 @@ def fit_sirens(
     if not torch.isfinite(final).all():
         raise FloatingPointError("INR fitting diverged (NaN/inf MSE): lower the learning rate")
     return theta.cpu()
+
+
+def image_size(zoo: Zoo) -> tuple[int, int]:
+    """The (height, width) an INR zoo's networks render (``arch.json``'s ``image_size``)."""
+    if not zoo.spec.is_inr or "image_size" not in zoo.meta:
+        raise ValueError(f"zoo {zoo.root} is not an INR zoo (no SIREN spec and image_size in its arch.json)")
+    height, width = zoo.meta["image_size"]
+    return int(height), int(width)
+
+
+def zoo_coordinates(zoo: Zoo, device: torch.device | str | None = None) -> torch.Tensor:
+    """The pixel coordinates (pixels, 2) an INR zoo's networks are rendered at."""
+    return coordinates(*image_size(zoo), device=device)
+
+
+def zoo_targets(
+    zoo: Zoo, image_set: ImageSet, ids: Sequence[int] | np.ndarray, device: torch.device | str | None = None
+) -> torch.Tensor:
+    """The ground-truth images (n, pixels) of the INRs ``ids`` of a zoo: their ``image_index`` images of the
+    image set (train, val, test concatenated), upsampled as when they were fitted."""
+    images = all_images([image_set.split(s)[0] for s in SPLITS])
+    index = zoo.models["image_index"].to_numpy()[np.asarray(ids, dtype=np.int64)]
+    return targets(images[index], image_size(zoo)).to(device)
