@@ -28,6 +28,19 @@ def zoos_from(source):
     return [name for name, zoo in config["zoos"].items() if zoo["source"] == source]
 
 
+INR_ZOOS = zoos_from("inr")
+CLASSIFIER_ZOOS = [zoo for zoo in ZOOS if zoo not in INR_ZOOS]
+"""INR zoos (SIRENs) go through the same encoders, merging and report; generalization prediction (of test
+accuracy) and the budget curves are for the classifier zoos."""
+
+
+def orbit_options(wildcards):
+    """The merge section with the zoo's own orbit overrides (INR zoos: the paper's noisy-copies protocol)."""
+    merge = config["merge"]
+    own = config["zoos"][wildcards.zoo].get("orbit", {})
+    return json.dumps(merge | {"orbit": merge["orbit"] | own}, sort_keys=True)
+
+
 def one_of(names):
     """A wildcard pattern matching exactly these names (nothing, if there are none)."""
     return "|".join(names) or "(?!)"
@@ -178,7 +191,7 @@ def budget_options(wildcards):
 
 BUDGET_TARGETS = expand(
     "results/budget/{zoo}/{encoder}/{point}/fidelity.parquet",
-    zoo=ZOOS,
+    zoo=CLASSIFIER_ZOOS,
     encoder=BUDGET_ENCODERS,
     point=BUDGET,
 )
@@ -224,10 +237,12 @@ localrules:
 PREDICTORS = list(config["predict"]["models"])
 SEEDS = config["predict"]["seeds"]
 PREDICTIONS = "results/predict/{zoo}/{predictor}/seed-{seed}/predictions.parquet"
-PREDICT_TARGETS = expand(PREDICTIONS, zoo=ZOOS, predictor=PREDICTORS, seed=SEEDS)
+PREDICT_TARGETS = expand(
+    PREDICTIONS, zoo=CLASSIFIER_ZOOS, predictor=PREDICTORS, seed=SEEDS
+)
 STAGES["predict"] = PREDICT_TARGETS
 if (
-    PREDICTORS
+    PREDICTORS and CLASSIFIER_ZOOS
 ):  # the table and figure belong to the report group (DVC: one stage owns results/figures)
     STAGES["report"] += [
         "results/tables/generalization.md",

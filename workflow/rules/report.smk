@@ -86,7 +86,7 @@ rule budget_report:
     """The fidelity-vs-budget curves (`snakemake budget`): table and figure."""
     input:
         points=BUDGET_TARGETS,
-        controls=expand("results/fidelity/{zoo}/controls.parquet", zoo=ZOOS),
+        controls=expand("results/fidelity/{zoo}/controls.parquet", zoo=CLASSIFIER_ZOOS),
     output:
         table="results/tables/budget.parquet",
         figures=multiext("results/figures/budget.", "png", "pdf"),
@@ -103,7 +103,9 @@ rule budget_report:
             encoder=BUDGET_ENCODERS,
             point=BUDGET,
         ),
-        controls=named(("{zoo}", "results/fidelity/{zoo}/controls.parquet"), zoo=ZOOS),
+        controls=named(
+            ("{zoo}", "results/fidelity/{zoo}/controls.parquet"), zoo=CLASSIFIER_ZOOS
+        ),
     shell:
         "symzoo --threads {threads} budget-report --point {params.points} --controls {params.controls}"
         " --table {output.table} --out-dir results/figures > {log} 2>&1"
