@@ -94,7 +94,7 @@ def test_fitted_inrs_reconstruct_their_images(inr_zoo):
 
     zoo = read_zoo(inr_zoo / "zoo")
     images = load_image_set(inr_zoo / "digits.npz")
-    x = torch.from_numpy(np.concatenate([images.split(s)[0] for s in ("train", "val", "test")]))
+    x = np.concatenate([images.split(s)[0] for s in ("train", "val", "test")])
     truth = targets(x[zoo.models["image_index"].to_numpy()], (12, 12))
     rendered = render(zoo.spec, zoo.tensor(range(len(zoo))), coordinates(12, 12))
     value = psnr(mse(rendered, truth))
@@ -129,3 +129,101 @@ def test_the_fit_does_not_depend_on_the_population_size():
     together = fit_sirens(spec, truth, settings, torch.device("cpu"), init)
     alone = fit_sirens(spec, truth[1:2], settings, torch.device("cpu"), init[1:2])
     torch.testing.assert_close(together[1:2], alone, atol=1e-5, rtol=1e-4)
+
+
+def _generic_sirens(n: int, seed: int = 0) -> tuple[NetSpec, torch.Tensor]:
+    """SIRENs with the SIREN initialisation plus small noise (non-zero biases, like fitted ones)."""
+    spec = siren_spec((8, 8))
+    theta = _siren_params(spec, n, seed)
+    return spec, theta + 0.05 * torch.randn(theta.shape, generator=torch.Generator().manual_seed(seed + 1))
+
+
+def _latent_change(kind: str, group: str, n: int = 4) -> float:
+    from symzoo import config
+    from symzoo.models.autoencoder import Architecture, build_autoencoder
+
+    spec, thetas = _generic_sirens(n)
+    options = config.entry("encoder", kind=kind, hidden=16, layers=2, latent=8, dropout=0.0)
+    torch.manual_seed(0)
+    model = build_autoencoder(spec, Architecture.from_options(options), thetas_train=_generic_sirens(16, 5)[1]).eval()
+    g = random_transform(spec, group, (n,), torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        return (model.encode(thetas) - model.encode(transform(spec, thetas, g))).abs().max().item()
+
+
+@pytest.mark.parametrize("group", ["permutation", "scaling", "both"])
+def test_scalegmn_latent_is_invariant_to_p_d_and_pd_of_a_siren(group):
+    assert _latent_change("scalegmn", group) < 1e-4
+
+
+def test_ngnn_latent_is_invariant_to_permutations_of_a_siren_only():
+    assert _latent_change("ngnn", "permutation") < 1e-4
+    assert _latent_change("ngnn", "scaling") > 1e-3
+    assert _latent_change("ngnn", "both") > 1e-3
+
+
+def test_signed_weight_matching_recovers_a_planted_pd_on_a_siren():
+    """Linear assignment for INRs (assignment on |C|, sign from C): b = PD . a is mapped back onto a exactly.
+
+    On a fitted SIREN (coordinate ascent can stop in a local optimum on arbitrary parameters)."""
+    from symzoo.align.rebasin import align_pair
+    from symzoo.zoo.inr import InrFitSettings, fit_sirens
+
+    spec = siren_spec((16, 16))
+    truth = torch.rand(1, 64, generator=torch.Generator().manual_seed(0))
+    a = fit_sirens(spec, truth, InrFitSettings(100, 1e-3, 0), torch.device("cpu"))[0]
+    g = random_transform(spec, "both", (), torch.Generator().manual_seed(3))
+    b = transform(spec, a, g)
+    assert (torch.cat(g.scales) < 0).any()
+    _, aligned = align_pair(spec, a, b, "rebasin_scaling")
+    torch.testing.assert_close(aligned, a, atol=1e-6, rtol=0)
+    _, permuted_only = align_pair(spec, a, b, "rebasin")  # permutations alone cannot undo the sign flips
+    assert (permuted_only - a).abs().max() > 1e-2
+
+
+def test_inr_orbit_of_noisy_copies_scores_the_ground_truth():
+    """The INR orbit protocol: transformed, noisy copies chained in pairs; naive interpolation shows a barrier in
+    the render MSE against the ground truth, signed weight matching removes most of it."""
+    import polars as pl
+
+    from symzoo.data.zoo import Zoo
+    from symzoo.merge.barrier import pair_barriers
+    from symzoo.merge.orbit import orbit_curves
+    from symzoo.zoo.inr import InrFitSettings, fit_sirens
+
+    spec = siren_spec((16, 16))
+    truth = torch.rand(2, 64)
+    params = fit_sirens(spec, truth, InrFitSettings(150, 1e-3, 0), torch.device("cpu"))
+    models = pl.DataFrame(
+        {
+            "model_id": [0, 1],
+            "test_accuracy": pl.Series([None, None], dtype=pl.Float64),
+            "psnr": [30.0, 31.0],
+            "split": ["test", "test"],
+            "kept": [True, True],
+        }
+    )
+    zoo = Zoo(None, spec, params.numpy(), models, {"image_size": [8, 8]})
+    frame = orbit_curves(
+        zoo,
+        coordinates(8, 8),
+        None,
+        {"naive": None, "rebasin_scaling": None},
+        ["permutation", "scaling", "both"],
+        2,
+        9,
+        noise=0.005,
+        copies=3,
+        truth=lambda ids: truth[ids],
+    )
+    assert len(frame) == 3 * 2 * 2 * 2 * 9  # kinds x methods x (networks x (copies - 1)) pairs x alphas
+    assert frame["model_a"].to_list() == frame["model_b"].to_list()
+    barriers = (
+        pair_barriers(frame, by=("kind", "method", "pair_id"))
+        .group_by("kind", "method")
+        .agg(pl.col("loss_barrier").mean())
+    )
+    value = {(r["kind"], r["method"]): r["loss_barrier"] for r in barriers.iter_rows(named=True)}
+    for kind in ("permutation", "scaling", "both"):
+        assert value[kind, "naive"] > 0.01
+        assert value[kind, "rebasin_scaling"] < value[kind, "naive"] / 5
