@@ -6,7 +6,8 @@ interpolation shows one, an exactly invariant autoencoder (and an exact canonica
 The INR protocol of the paper (``copies`` >= 2, ``noise`` > 0): each network gets ``copies`` copies, each
 transformed by its own random group element and perturbed by N(0, noise^2) on every parameter; copy i is paired
 with copy i + 1. With ``copies`` = 1 the pair is (network, transformed copy), the copy perturbed when ``noise``
-> 0. INR curves are scored against the network's ground-truth image (``truth``).
+> 0. INR curves are scored against the network's ground-truth image (``truth``). The ``task`` column says which
+(``inr`` or ``classification``).
 """
 
 from __future__ import annotations
@@ -73,7 +74,8 @@ def orbit_curves(
             a, b = endpoints(method, zoo.spec, *ends, ae, medoid, seed)
             frame = curves_table(zoo.spec, pairs, a, b, *ends, alpha, x, y)
             frames.append(frame.with_columns(pl.lit(method).alias("method"), pl.lit(kind).alias("kind")))
-    return pl.concat(frames)
+    task = "inr" if zoo.spec.is_inr else "classification"
+    return pl.concat(frames).with_columns(pl.lit(task).alias("task"))
 
 
 def _perturbed(theta: torch.Tensor, noise: float, generator: torch.Generator) -> torch.Tensor:
