@@ -227,3 +227,24 @@ def test_inr_orbit_of_noisy_copies_scores_the_ground_truth():
     for kind in ("permutation", "scaling", "both"):
         assert value[kind, "naive"] > 0.01
         assert value[kind, "rebasin_scaling"] < value[kind, "naive"] / 5
+
+
+def test_inr_zoo_config_entries_and_encoder_overrides_are_validated():
+    from symzoo import config
+
+    base = {
+        "datasets": {"digits": {"source": "digits"}},
+        "zoos": {"inr": {"source": "inr", "dataset": "digits", "encoders": {"scalegmn": {"epochs": 3}}}},
+        "encoders": {"scalegmn": {"kind": "scalegmn", "epochs": 9}},
+    }
+    data = config.validate(base)
+    zoo = data["zoos"]["inr"]
+    assert zoo["arch"] == {"widths": [32, 32], "w0": 30.0} and zoo["orbit"] == {"noise": 0.005, "copies": 2}
+    assert config.zoo_encoder(data, "inr", "scalegmn")["epochs"] == 3 and data["encoders"]["scalegmn"]["epochs"] == 9
+    assert data["merge"]["orbit"]["noise"] == 0.0 and data["merge"]["orbit"]["copies"] == 1
+    bad = base | {"zoos": {"inr": base["zoos"]["inr"] | {"encoders": {"ngnn": {}}}}}
+    with pytest.raises(config.ConfigError, match="zoos.inr.encoders.ngnn"):
+        config.validate(bad)
+    bad = base | {"zoos": {"inr": base["zoos"]["inr"] | {"image_size": 1}}}
+    with pytest.raises(config.ConfigError, match="image_size"):
+        config.validate(bad)

@@ -3,6 +3,7 @@ import math
 import os
 from pathlib import Path
 
+from symzoo.config import zoo_encoder
 from symzoo.merge.methods import MEDOID, autoencoder_method, encoder_of
 from symzoo.report import FIGURES as FIGURE_NAMES
 from symzoo.report import FORMATS, TABLES
@@ -224,7 +225,7 @@ def shard_mem_mb(wildcards):
 
 def encoder_runtime(wildcards):
     """Minutes: the configured epochs at a generous minute each, plus start-up."""
-    return 30 + config["encoders"][wildcards.encoder]["epochs"]
+    return 30 + zoo_encoder(config, wildcards.zoo, wildcards.encoder)["epochs"]
 
 
 localrules:
