@@ -59,7 +59,7 @@ def validate(data: dict, definition: str | None = None, where: str = "config") -
     if definition is None:
         for name, zoo in data["zoos"].items():
             _check_zoo(zoo, data["datasets"], f"{where}: key 'zoos.{name}")
-            for encoder, own in zoo.get("encoders", {}).items():
+            for encoder in zoo.get("encoders", {}):
                 key = f"{where}: key 'zoos.{name}.encoders.{encoder}'"
                 if encoder not in data["encoders"]:
                     raise ConfigError(f"{key}: {encoder!r} is not among the encoders {sorted(data['encoders'])}")
