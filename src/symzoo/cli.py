@@ -456,13 +456,15 @@ def _zoo_info(args: argparse.Namespace) -> None:
     import polars as pl
 
     from symzoo.data.zoo import read_zoo
+    from symzoo.merge.interpolate import score_column
 
     zoo = read_zoo(args.zoo)
     zoo.check_finite()
     print(f"{args.zoo}: {len(zoo)} networks of {zoo.spec.num_params} parameters, {zoo.spec}")
+    score = score_column(zoo.models)  # test accuracy, or the PSNR of an INR zoo
     summary = (
         zoo.models.group_by("split", "kept")
-        .agg(pl.len().alias("n"), pl.col("test_accuracy").mean().alias("mean_test_accuracy"))
+        .agg(pl.len().alias("n"), pl.col(score).mean().alias(f"mean_{score}"))
         .sort("split", "kept", nulls_last=True)
     )
     print(summary)
