@@ -160,7 +160,8 @@ def inr_orbit_figure(orbit: pl.DataFrame) -> plt.Figure:
     inr = inr.filter(pl.col("method").is_in(keep))
     names = {m: INR_LABELS.get(m, label(m)) for m in keep}
     data = inr.with_columns(pl.col("method").replace_strict(names)).to_pandas()
-    colours = dict(zip(names.values(), sns.color_palette("colorblind", len(names))))
+    base = sns.color_palette("colorblind", 10)
+    colours = dict(zip(names.values(), [base[i] for i in (0, 2, 1, 4, 3, 5, 6, 7)]))
     zoos = inr["zoo"].unique(maintain_order=True).to_list()
     fig, axes = plt.subplots(len(zoos), 3, figsize=(13, 3.8 * len(zoos)), squeeze=False, sharey="row")
     for i, zoo in enumerate(zoos):
