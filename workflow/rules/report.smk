@@ -99,7 +99,7 @@ rule budget_report:
     params:
         points=named(
             ("{zoo}/{encoder}/{point}", "results/budget/{zoo}/{encoder}/{point}"),
-            zoo=ZOOS,
+            zoo=CLASSIFIER_ZOOS,
             encoder=BUDGET_ENCODERS,
             point=BUDGET,
         ),
