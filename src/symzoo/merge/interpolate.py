@@ -191,7 +191,8 @@ def curves_table(
     split: str = "test",
 ) -> pl.DataFrame:
     """:func:`curves_frame` of the segments a → b with KL from the originals ``ref_a`` / ``ref_b``, plus the
-    originals' own loss and accuracy (``orig_loss_a``, ``orig_loss_b``, ``orig_acc_a``, ``orig_acc_b``)."""
+    originals' own loss and accuracy (``orig_loss_a``, ``orig_loss_b``, ``orig_acc_a``, ``orig_acc_b``) and the
+    ``task`` (``classification``, or ``inr``: loss is a render MSE, accuracy a PSNR)."""
     frame = curves_frame(pairs, alpha, curves(spec, a, b, alpha, x, y, ref_a, ref_b), split)
     ends = curves(spec, ref_a, ref_b, alphas(2), x, y)
     k = len(alpha)
@@ -201,4 +202,8 @@ def curves_table(
         "orig_acc_a": ends["accuracy"][:, 0],
         "orig_acc_b": ends["accuracy"][:, 1],
     }
-    return frame.with_columns(pl.Series(name, value.cpu().numpy().repeat(k)) for name, value in originals.items())
+    task = "inr" if spec.is_inr else "classification"  # how loss and accuracy read (see the module docstring)
+    return frame.with_columns(
+        *[pl.Series(name, value.cpu().numpy().repeat(k)) for name, value in originals.items()],
+        pl.lit(task).alias("task"),
+    )

@@ -74,8 +74,7 @@ def orbit_curves(
             a, b = endpoints(method, zoo.spec, *ends, ae, medoid, seed)
             frame = curves_table(zoo.spec, pairs, a, b, *ends, alpha, x, y)
             frames.append(frame.with_columns(pl.lit(method).alias("method"), pl.lit(kind).alias("kind")))
-    task = "inr" if zoo.spec.is_inr else "classification"
-    return pl.concat(frames).with_columns(pl.lit(task).alias("task"))
+    return pl.concat(frames)
 
 
 def _perturbed(theta: torch.Tensor, noise: float, generator: torch.Generator) -> torch.Tensor:

@@ -59,6 +59,8 @@ def interpolation_figure(curves: pl.DataFrame) -> plt.Figure:
                 zorder=5,
                 label="original networks" if i == 0 and j == len(zoos) - 1 else None,
             )
+            if "task" in ends.columns and ends["task"][0] == "inr":  # INR zoos: PSNR and render MSE
+                name = ("PSNR (dB) vs mixed image", "MSE vs mixed image")[i]
             ax.set(xlabel="α" if i == 1 else "", ylabel=name, title=zoo if i == 0 else "")
     if len(zoos):
         axes[0, -1].legend(title="method", loc="upper left", bbox_to_anchor=(1.02, 1))
