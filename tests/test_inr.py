@@ -248,3 +248,22 @@ def test_inr_zoo_config_entries_and_encoder_overrides_are_validated():
     bad = base | {"zoos": {"inr": base["zoos"]["inr"] | {"image_size": 1}}}
     with pytest.raises(config.ConfigError, match="image_size"):
         config.validate(bad)
+
+
+def test_pair_curves_of_inrs_score_renders_against_the_mixed_image():
+    """INR curves: loss is the render MSE against (1 - alpha) image_A + alpha image_B, accuracy its PSNR, kl_a /
+    kl_b the MSE from the originals' renders (0 at their own end)."""
+    from symzoo.merge.interpolate import alphas, curves
+
+    spec, theta = _generic_sirens(4)
+    coords = coordinates(6, 6)
+    truth = torch.rand(2, 2, 36, generator=torch.Generator().manual_seed(0))
+    a, b = theta[:2], theta[2:]
+    values = curves(spec, a, b, alphas(3), coords, truth)
+    ra, rb = render(spec, a, coords), render(spec, b, coords)
+    torch.testing.assert_close(values["loss"][:, 0], (ra - truth[0]).square().mean(-1).double())
+    torch.testing.assert_close(values["loss"][:, 2], (rb - truth[1]).square().mean(-1).double())
+    mid = render(spec, (a + b) / 2, coords)
+    torch.testing.assert_close(values["loss"][:, 1], (mid - truth.mean(0)).square().mean(-1).double())
+    torch.testing.assert_close(values["accuracy"], -10 * torch.log10(values["loss"]))
+    assert values["kl_a"][:, 0].abs().max() < 1e-12 and values["kl_b"][:, 2].abs().max() < 1e-12
