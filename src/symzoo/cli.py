@@ -126,6 +126,21 @@ def _zoo_merge(args: argparse.Namespace) -> None:
     log.info("wrote %s", args.out)
 
 
+def _inr_zoo_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--options", required=True, type=options_argument("zoo_inr"), help="zoos.<name> as JSON")
+    p.add_argument("--data", required=True, type=Path, help="image set .npz whose images the INRs represent")
+    p.add_argument("--out", required=True, type=Path, help="zoo directory (results/zoo/<name>)")
+    _device_argument(p)
+
+
+@command("inr-zoo", "fit an INR zoo: one SIREN per image, fitted together with torch.vmap", _inr_zoo_args)
+def _inr_zoo(args: argparse.Namespace) -> None:
+    from symzoo.stages import inr_zoo
+
+    inr_zoo.run(args.options, args.data, args.out, resolve(args.device))
+    log.info("wrote %s", args.out)
+
+
 def named_path(text: str) -> tuple[str, Path]:
     """argparse type: ``NAME=PATH`` (NAME may contain slashes, e.g. ``zoo/method``)."""
     name, sep, path = text.partition("=")
@@ -465,13 +480,15 @@ def _zoo_info(args: argparse.Namespace) -> None:
     import polars as pl
 
     from symzoo.data.zoo import read_zoo
+    from symzoo.merge.interpolate import score_column
 
     zoo = read_zoo(args.zoo)
     zoo.check_finite()
     print(f"{args.zoo}: {len(zoo)} networks of {zoo.spec.num_params} parameters, {zoo.spec}")
+    score = score_column(zoo.models)  # test accuracy, or the PSNR of an INR zoo
     summary = (
         zoo.models.group_by("split", "kept")
-        .agg(pl.len().alias("n"), pl.col("test_accuracy").mean().alias("mean_test_accuracy"))
+        .agg(pl.len().alias("n"), pl.col(score).mean().alias(f"mean_{score}"))
         .sort("split", "kept", nulls_last=True)
     )
     print(summary)

@@ -59,6 +59,11 @@ def validate(data: dict, definition: str | None = None, where: str = "config") -
     if definition is None:
         for name, zoo in data["zoos"].items():
             _check_zoo(zoo, data["datasets"], f"{where}: key 'zoos.{name}")
+            for encoder in zoo.get("encoders", {}):
+                key = f"{where}: key 'zoos.{name}.encoders.{encoder}'"
+                if encoder not in data["encoders"]:
+                    raise ConfigError(f"{key}: {encoder!r} is not among the encoders {sorted(data['encoders'])}")
+                validate(zoo_encoder(data, name, encoder), "encoder", where=key)
         for name, dataset in data["datasets"].items():
             _check_fractions(dataset, f"{where}: key 'datasets.{name}.fractions'")
         _check_merge(data["merge"], f"{where}: key 'merge.")
@@ -91,6 +96,12 @@ def _check_merge(merge: dict, key: str) -> None:
             f"{key}pairs': {merge['pairs']} disjoint pairs need {2 * merge['pairs']} networks, but pairs are drawn "
             f"from the top {merge['top']} (merge.top)"
         )
+
+
+def zoo_encoder(data: dict, zoo: str, encoder: str) -> dict:
+    """The entry of ``encoder`` as trained on ``zoo``: the encoder's entry with the zoo's own overrides
+    (``zoos.<zoo>.encoders.<encoder>``, INR zoos) on top."""
+    return data["encoders"][encoder] | data["zoos"][zoo].get("encoders", {}).get(encoder, {})
 
 
 def entry(definition: str, **keys: Any) -> dict:

@@ -167,7 +167,7 @@ def test_repro_builds_every_stage_and_leaves_snakemake_nothing_to_do(scratch):
     lock = yaml.safe_load((scratch.root / "dvc.lock").read_text())["stages"]
     assert list(lock) == STAGES
     assert all(stage["cmd"].endswith(f"--configfile {scratch.config}") for stage in lock.values())
-    assert {p.name for p in (scratch.root / "results/tables/metrics").iterdir()} == {"cnn.json", "mlp.json"}
+    assert {p.name for p in (scratch.root / "results/tables/metrics").iterdir()} == {"cnn.json", "mlp.json", "inr.json"}
     assert NOTHING_TO_DO in scratch.snakemake("all", "--dry-run").stdout
     assert "up to date" in scratch.dvc("status").stdout
 

@@ -101,7 +101,7 @@ def test_tables_and_figures_are_built(workflow):
     tables = workflow.root / "results/tables"
     summary = pl.read_parquet(tables / "barriers_summary.parquet")
     assert set(summary["method"]) == {"naive", "rebasin", "medoid", "ae_scalegmn"}
-    assert set(summary["zoo"]) == {"cnn", "mlp"} and (summary["n"] == 2).all()
+    assert set(summary["zoo"]) == {"cnn", "mlp", "inr"} and (summary["n"] == 2).all()
     medoid = summary.filter(pl.col("method") == "medoid")
     assert (medoid["loss_barrier_mean"].abs() < 1e-6).all() and (medoid["endpoint_kl_mean"] > 0).all()
     curves = pl.read_parquet(workflow.root / "results/merge/mlp/naive/curves.parquet")
@@ -117,7 +117,11 @@ def test_tables_and_figures_are_built(workflow):
         generalization.columns
     )
     assert "# Generalization prediction" in (tables / "generalization.md").read_text()
-    for name in ("interpolation", "orbit", "training", "fidelity", "generalization"):
+    inr = pl.read_parquet(tables / "inr_orbit.parquet")  # the INR zoo: P and PD orbits of noisy copies
+    assert set(inr["zoo"]) == {"inr"} and set(inr["kind"]) == {"permutation", "both"} and (inr["n"] == 2).all()
+    assert {"naive", "rebasin", "ae_scalegmn"} <= set(inr["method"]) and (inr["mid_mse_mean"] > 0).all()
+    assert "# INR orbit" in text and read_zoo(workflow.root / "results/zoo/inr").spec.is_inr
+    for name in ("interpolation", "orbit", "training", "fidelity", "generalization", "inr_orbit"):
         assert (workflow.root / f"results/figures/{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert (workflow.root / f"results/figures/{name}.pdf").read_bytes()[:5] == b"%PDF-"
 

@@ -3,6 +3,7 @@ import math
 import os
 from pathlib import Path
 
+from symzoo.config import zoo_encoder
 from symzoo.merge.methods import MEDOID, autoencoder_method, encoder_of
 from symzoo.report import FIGURES as FIGURE_NAMES
 from symzoo.report import FORMATS, TABLES
@@ -26,6 +27,19 @@ REPORTED = {
 
 def zoos_from(source):
     return [name for name, zoo in config["zoos"].items() if zoo["source"] == source]
+
+
+INR_ZOOS = zoos_from("inr")
+CLASSIFIER_ZOOS = [zoo for zoo in ZOOS if zoo not in INR_ZOOS]
+"""INR zoos (SIRENs) go through the same encoders, merging and report; generalization prediction (of test
+accuracy) and the budget curves are for the classifier zoos."""
+
+
+def orbit_options(wildcards):
+    """The merge section with the zoo's own orbit overrides (INR zoos: the paper's noisy-copies protocol)."""
+    merge = config["merge"]
+    own = config["zoos"][wildcards.zoo].get("orbit", {})
+    return json.dumps(merge | {"orbit": merge["orbit"] | own}, sort_keys=True)
 
 
 def one_of(names):
@@ -178,7 +192,7 @@ def budget_options(wildcards):
 
 BUDGET_TARGETS = expand(
     "results/budget/{zoo}/{encoder}/{point}/fidelity.parquet",
-    zoo=ZOOS,
+    zoo=CLASSIFIER_ZOOS,
     encoder=BUDGET_ENCODERS,
     point=BUDGET,
 )
@@ -211,7 +225,7 @@ def shard_mem_mb(wildcards):
 
 def encoder_runtime(wildcards):
     """Minutes: the configured epochs at a generous minute each, plus start-up."""
-    return 30 + config["encoders"][wildcards.encoder]["epochs"]
+    return 30 + zoo_encoder(config, wildcards.zoo, wildcards.encoder)["epochs"]
 
 
 localrules:
@@ -224,10 +238,12 @@ localrules:
 PREDICTORS = list(config["predict"]["models"])
 SEEDS = config["predict"]["seeds"]
 PREDICTIONS = "results/predict/{zoo}/{predictor}/seed-{seed}/predictions.parquet"
-PREDICT_TARGETS = expand(PREDICTIONS, zoo=ZOOS, predictor=PREDICTORS, seed=SEEDS)
+PREDICT_TARGETS = expand(
+    PREDICTIONS, zoo=CLASSIFIER_ZOOS, predictor=PREDICTORS, seed=SEEDS
+)
 STAGES["predict"] = PREDICT_TARGETS
 if (
-    PREDICTORS
+    PREDICTORS and CLASSIFIER_ZOOS
 ):  # the table and figure belong to the report group (DVC: one stage owns results/figures)
     STAGES["report"] += [
         "results/tables/generalization.md",

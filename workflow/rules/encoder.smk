@@ -13,7 +13,9 @@ rule encoder:
         mem_mb=16000,
         runtime=encoder_runtime,
     params:
-        options=options("encoders"),
+        options=lambda w: json.dumps(
+            zoo_encoder(config, w.zoo, w.encoder), sort_keys=True
+        ),
         zoo=input_dir("zoo"),
         out=output_dir,
         device=config["device"],

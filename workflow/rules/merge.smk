@@ -85,7 +85,7 @@ rule orbit:
         mem_mb=8000,
         runtime=60,
     params:
-        options=options("merge"),
+        options=orbit_options,
         zoo=input_dir("zoo"),
         models=lambda w, input: [
             f"--model {autoencoder_method(e)}={m}"

@@ -57,7 +57,7 @@ rule generalization:
     params:
         predictions=named(
             ("{zoo}/{predictor}/{seed}", PREDICTIONS),
-            zoo=ZOOS,
+            zoo=CLASSIFIER_ZOOS,
             predictor=PREDICTORS,
             seed=SEEDS,
         ),

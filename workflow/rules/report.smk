@@ -86,7 +86,7 @@ rule budget_report:
     """The fidelity-vs-budget curves (`snakemake budget`): table and figure."""
     input:
         points=BUDGET_TARGETS,
-        controls=expand("results/fidelity/{zoo}/controls.parquet", zoo=ZOOS),
+        controls=expand("results/fidelity/{zoo}/controls.parquet", zoo=CLASSIFIER_ZOOS),
     output:
         table="results/tables/budget.parquet",
         figures=multiext("results/figures/budget.", "png", "pdf"),
@@ -99,11 +99,13 @@ rule budget_report:
     params:
         points=named(
             ("{zoo}/{encoder}/{point}", "results/budget/{zoo}/{encoder}/{point}"),
-            zoo=ZOOS,
+            zoo=CLASSIFIER_ZOOS,
             encoder=BUDGET_ENCODERS,
             point=BUDGET,
         ),
-        controls=named(("{zoo}", "results/fidelity/{zoo}/controls.parquet"), zoo=ZOOS),
+        controls=named(
+            ("{zoo}", "results/fidelity/{zoo}/controls.parquet"), zoo=CLASSIFIER_ZOOS
+        ),
     shell:
         "symzoo --threads {threads} budget-report --point {params.points} --controls {params.controls}"
         " --table {output.table} --out-dir results/figures > {log} 2>&1"

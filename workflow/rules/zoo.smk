@@ -63,3 +63,27 @@ rule zoo_merge:
         out=output_dir,
     shell:
         "symzoo --threads {threads} zoo-merge --options {params.options:q} --out {params.out} {params.shards} > {log} 2>&1"
+
+
+rule inr_zoo:
+    """An INR zoo: one SIREN per image of the image set, all fitted together (vmapped), in the zoo format."""
+    input:
+        data=zoo_dataset,
+    output:
+        zoo_files("{zoo}"),
+    log:
+        "results/logs/zoo/{zoo}.log",
+    wildcard_constraints:
+        zoo=one_of(zoos_from("inr")),
+    threads: 1
+    resources:
+        gpu=GPU,
+        mem_mb=8000,
+        runtime=60,
+    params:
+        options=options("zoos"),
+        out=output_dir,
+        device=config["device"],
+    shell:
+        "symzoo --threads {threads} inr-zoo --options {params.options:q} --data {input.data} --out {params.out}"
+        " --device {params.device} > {log} 2>&1"

@@ -20,6 +20,13 @@ Controls (:func:`controls`) are fitted on the training split only and scored the
 train network with the smallest mean KL from the other train networks, on held-out images), ``mean_prediction``
 (the mean predictive distribution of the train networks, the best constant in KL), ``nearest_train`` (an oracle
 retrieval decoder: for each original the train network nearest to it) and ``identity`` (the original itself).
+
+INR zoos (SIRENs, ``spec.is_inr``) are measured the same way with the images they render in place of predictive
+distributions: :func:`log_probs` returns the rendered pixels (N, pixels, 1), the distance is the mean squared
+error between two renders instead of the KL (``kl`` is the render MSE(orig, recon)), the labels ``y`` are the
+originals' ground-truth images (N, pixels) and "accuracy" is the PSNR (dB) against them (``acc_gap``: PSNR of the
+reconstruction minus the original's); ``agreement`` is undefined (NaN). The controls keep their meaning
+(``mean_prediction``: the mean image of the train INRs).
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ import torch.nn.functional as F
 from scipy.stats import kendalltau, rankdata, spearmanr
 from torch import Tensor
 
-from symzoo.nets.functional import batched_forward
+from symzoo.nets.functional import batched_forward, render
 from symzoo.nets.spec import NetSpec
 
 METRICS = (
@@ -56,7 +63,12 @@ CONTROLS = ("identity", "medoid", "mean_prediction", "nearest_train")
 
 @torch.no_grad()
 def log_probs(spec: NetSpec, thetas: Tensor, x: Tensor, models_per_pass: int = 64) -> Tensor:
-    """log softmax (N, B, classes) at temperature 1 of networks ``thetas`` (N, P) on images ``x`` (B, ...)."""
+    """log softmax (N, B, classes) at temperature 1 of networks ``thetas`` (N, P) on images ``x`` (B, ...).
+
+    For SIRENs: their renders (N, pixels, 1) at the coordinates ``x`` (pixels, 2).
+    """
+    if spec.is_inr:
+        return render(spec, thetas, x, models_per_pass).unsqueeze(-1)
     parts = [
         F.log_softmax(batched_forward(spec, thetas[s : s + models_per_pass], x).float(), dim=-1)
         for s in range(0, len(thetas), models_per_pass)
@@ -64,11 +76,14 @@ def log_probs(spec: NetSpec, thetas: Tensor, x: Tensor, models_per_pass: int = 6
     return torch.cat(parts) if parts else x.new_zeros(0, len(x), spec.num_classes)
 
 
-def kl_matrix(logp: Tensor, logq: Tensor, rows_per_pass: int = 256) -> Tensor:
+def kl_matrix(logp: Tensor, logq: Tensor, rows_per_pass: int = 256, inr: bool = False) -> Tensor:
     """D[i, j] = mean over images of KL(p_i || q_j), for log-probabilities ``logp`` (N, B, C), ``logq`` (M, B, C).
 
     Computed as entropy minus cross-entropy with one matrix product per group of rows (float64).
+    ``inr``: renders instead (N, pixels, 1), and D[i, j] is the mean squared error between render i and j.
     """
+    if inr:
+        return _mse_matrix(logp, logq)
     if logp.shape[1:] != logq.shape[1:]:
         raise ValueError(f"kl_matrix: shapes {tuple(logp.shape)} and {tuple(logq.shape)} differ after the first axis")
     n_images = logp.shape[1]
@@ -81,21 +96,32 @@ def kl_matrix(logp: Tensor, logq: Tensor, rows_per_pass: int = 256) -> Tensor:
     return torch.cat(rows).clamp_min(0.0) if rows else logp.new_zeros(0, len(logq), dtype=torch.float64)
 
 
-def paired_kl(logp: Tensor, logq: Tensor) -> Tensor:
-    """KL(p_i || q_i) per network (N,), mean over images; both (N, B, C)."""
+def _mse_matrix(p: Tensor, q: Tensor) -> Tensor:
+    p, q = p.flatten(1).double(), q.flatten(1).double()
+    d = p.square().sum(1, keepdim=True) + q.square().sum(1) - 2 * p @ q.T
+    return (d / max(p.shape[1], 1)).clamp_min(0.0)
+
+
+def paired_kl(logp: Tensor, logq: Tensor, inr: bool = False) -> Tensor:
+    """KL(p_i || q_i) per network (N,), mean over images; both (N, B, C) (``inr``: the render MSE)."""
+    if inr:
+        return (logp - logq).double().square().flatten(1).mean(1)
     return (logp.exp() * (logp - logq)).sum(-1).mean(-1).double().clamp_min(0.0)
 
 
-def medoid(logp_train: Tensor) -> int:
+def medoid(logp_train: Tensor, inr: bool = False) -> int:
     """Index of the network with the smallest mean KL(other || it) from the other networks (N >= 2)."""
     if len(logp_train) < 2:
         raise ValueError(f"medoid: need at least 2 networks, got {len(logp_train)}")
-    d = kl_matrix(logp_train, logp_train)
+    d = kl_matrix(logp_train, logp_train, inr=inr)
     return int((d.sum(0) / (len(d) - 1)).argmin())
 
 
-def mean_prediction(logp_train: Tensor) -> Tensor:
-    """log of the mean predictive distribution over networks (B, C): the best constant predictor in KL."""
+def mean_prediction(logp_train: Tensor, inr: bool = False) -> Tensor:
+    """log of the mean predictive distribution over networks (B, C): the best constant predictor in KL
+    (``inr``: the mean render, the best constant in squared error)."""
+    if inr:
+        return logp_train.mean(0)
     return torch.logsumexp(logp_train, dim=0) - math.log(len(logp_train))
 
 
@@ -140,32 +166,38 @@ def _correlations(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
 
 
 def accuracy(logp: Tensor, y: Tensor) -> np.ndarray:
-    """Accuracy (N,) of each network's top class against labels ``y`` (B,)."""
+    """Accuracy (N,) of each network's top class against labels ``y`` (B,); for renders (N, pixels, 1) against
+    ground-truth images ``y`` (N, pixels), the PSNR (dB)."""
+    if y.is_floating_point():
+        error = (logp[..., 0] - y).double().square().mean(-1).clamp_min(1e-12)
+        return (-10 * torch.log10(error)).cpu().numpy()
     return (logp.argmax(-1) == y).double().mean(-1).cpu().numpy()
 
 
 def fidelity(logp_orig: Tensor, logp_recon: Tensor, y: Tensor) -> dict[str, float]:
     """All measures of the module docstring for originals vs reconstructions, both (N, B, C), labels ``y`` (B,).
 
-    ``logp_recon`` may also be (1, B, C) or (B, C): one constant prediction for every network.
+    ``logp_recon`` may also be (1, B, C) or (B, C): one constant prediction for every network. Float ``y``
+    (N, pixels): renders of INRs against their ground-truth images (see the module docstring).
     """
+    inr = y.is_floating_point()
     if logp_recon.ndim == 2:
         logp_recon = logp_recon.unsqueeze(0)
     logp_recon = logp_recon.expand_as(logp_orig)
     n = len(logp_orig)
-    d = kl_matrix(logp_orig, logp_recon)  # d[i, j] = KL(orig_i || recon_j)
+    d = kl_matrix(logp_orig, logp_recon, inr=inr)  # d[i, j] = KL(orig_i || recon_j)
     orig_acc, recon_acc = accuracy(logp_orig, y), accuracy(logp_recon, y)
     tau, rho = _correlations(orig_acc, recon_acc)
     return {
         "n": n,
         "kl": float(d.diagonal().mean()),
-        "agreement": float((logp_orig.argmax(-1) == logp_recon.argmax(-1)).double().mean()),
+        "agreement": math.nan if inr else float((logp_orig.argmax(-1) == logp_recon.argmax(-1)).double().mean()),
         "ident_recon": _top1(d),
         "ident_orig": _top1(d.T),
         "chance": 1.0 / n,
         "rank": _rank(d),
-        "diversity_recon": _diversity(kl_matrix(logp_recon, logp_recon)),
-        "diversity_orig": _diversity(kl_matrix(logp_orig, logp_orig)),
+        "diversity_recon": _diversity(kl_matrix(logp_recon, logp_recon, inr=inr)),
+        "diversity_orig": _diversity(kl_matrix(logp_orig, logp_orig, inr=inr)),
         "orig_acc": float(orig_acc.mean()),
         "recon_acc": float(recon_acc.mean()),
         "acc_gap": float((recon_acc - orig_acc).mean()),
@@ -181,15 +213,16 @@ def controls(
 
     ``logp_train`` (M, B, C): the train networks on the same images; ``logp_medoid`` (B, C): the train medoid
     (chosen on other images, :func:`medoid`); ``exclude`` (N, M) bool: train networks the nearest-train oracle
-    may not return for an original (itself, when the originals are train networks).
+    may not return for an original (itself, when the originals are train networks). Float ``y``: INRs.
     """
-    d = kl_matrix(logp_orig, logp_train)
+    inr = y.is_floating_point()
+    d = kl_matrix(logp_orig, logp_train, inr=inr)
     if exclude is not None:
         d = d.masked_fill(exclude, math.inf)
     nearest = d.argmin(1)
     return {
         "identity": fidelity(logp_orig, logp_orig, y),
         "medoid": fidelity(logp_orig, logp_medoid, y),
-        "mean_prediction": fidelity(logp_orig, mean_prediction(logp_train), y),
+        "mean_prediction": fidelity(logp_orig, mean_prediction(logp_train, inr), y),
         "nearest_train": fidelity(logp_orig, logp_train[nearest], y),
     }

@@ -3,10 +3,13 @@
 :func:`fit_autoencoder` trains an :class:`~symzoo.models.autoencoder.Autoencoder` on the train networks of a
 zoo. For a batch of M networks theta and B training images x (``images_per_step`` of ``x_train``, drawn afresh
 each step) the loss is :func:`symzoo.fit.loss.kl_loss` between the logits of theta and of its reconstruction
-(the originals carry no gradient). AdamW (``lr``, ``weight_decay``, ``amsgrad``), the learning rate warmed up
-linearly over ``warmup_steps`` optimizer steps (step s, from 1, uses ``lr * min(1, s / warmup_steps)``) and then
-constant; gradient norm clipped to ``clip``; dropout in training only. Each epoch visits the training networks
-once in a fresh random order, in batches of ``batch_size`` (the last may be smaller).
+(the originals carry no gradient); for an INR zoo (SIRENs) it is :func:`symzoo.fit.loss.render_loss`, the MSE
+between the images the reconstruction and the original render on the whole pixel grid (``images_per_step``
+and ``temperature`` do not apply, and validation compares renders: see :mod:`symzoo.fit.fidelity`). AdamW
+(``lr``, ``weight_decay``, ``amsgrad``), the learning rate warmed up linearly over ``warmup_steps`` optimizer
+steps (step s, from 1, uses ``lr * min(1, s / warmup_steps)``) and then constant; gradient norm clipped to
+``clip``; dropout in training only. Each epoch visits the training networks once in a fresh random order, in
+batches of ``batch_size`` (the last may be smaller).
 
 Validation (eval mode, every ``eval_every`` epochs and at the last one) on the val networks and ``val_images``
 fixed images of ``x_val``: the fidelity measures of :mod:`symzoo.fit.fidelity` at temperature 1. The best
@@ -39,7 +42,7 @@ from symzoo.checkpoint import digest
 from symzoo.data.images import ImageSet
 from symzoo.data.zoo import Zoo
 from symzoo.fit.fidelity import fidelity, log_probs
-from symzoo.fit.loss import kl_loss
+from symzoo.fit.loss import reconstruction_loss
 from symzoo.fit.optim import adamw_with_warmup
 from symzoo.models.autoencoder import Architecture, Autoencoder, build_autoencoder, reconstruct
 from symzoo.nets.functional import batched_forward
@@ -131,6 +134,17 @@ def _fixed_images(images: ImageSet, split: str, n: int, seed: int, device: torch
     return x.to(device), y.to(device)
 
 
+def _measured_on(
+    zoo: Zoo, images: ImageSet, ids: np.ndarray, split: str, settings: FitSettings, device: torch.device
+) -> tuple[Tensor, Tensor]:
+    """Fixed images of a split with their labels; for INRs the pixel grid and the networks' own images."""
+    if zoo.spec.is_inr:
+        from symzoo.zoo.inr import zoo_coordinates, zoo_targets
+
+        return zoo_coordinates(zoo, device), zoo_targets(zoo, images, ids, device)
+    return _fixed_images(images, split, settings.val_images, settings.seed, device)
+
+
 class _Split:
     """The networks of one zoo split on the device, with fixed images and the originals' predictions."""
 
@@ -202,9 +216,7 @@ def _fit(zoo, images, ids, settings, device, resume, save_state, on_epoch, progr
     started = time.perf_counter()
     train = zoo.tensor(ids["train"], device)
     x_train = torch.from_numpy(images.x_train).to(device)
-    val = _Split(
-        spec, zoo.tensor(ids["val"], device), *_fixed_images(images, "val", settings.val_images, settings.seed, device)
-    )
+    val = _Split(spec, zoo.tensor(ids["val"], device), *_measured_on(zoo, images, ids["val"], "val", settings, device))
 
     torch.manual_seed(settings.seed)
     ae = build_autoencoder(spec, settings.arch, thetas_train=train.cpu()).to(device)
@@ -246,10 +258,13 @@ def _fit(zoo, images, ids, settings, device, resume, save_state, on_epoch, progr
         order = torch.randperm(n_train, generator=sampler)
         for s in range(0, n_train, settings.batch_size):
             thetas = train[order[s : s + settings.batch_size].to(device)]
-            x = x_train[torch.randint(len(x_train), (settings.images_per_step,), generator=sampler).to(device)]
+            if spec.is_inr:
+                x = val.x  # the whole pixel grid
+            else:
+                x = x_train[torch.randint(len(x_train), (settings.images_per_step,), generator=sampler).to(device)]
             with torch.no_grad():
                 target = batched_forward(spec, thetas, x)
-            loss = kl_loss(batched_forward(spec, ae(thetas), x), target, settings.temperature)
+            loss = reconstruction_loss(spec, batched_forward(spec, ae(thetas), x), target, settings.temperature)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(ae.parameters(), settings.clip)
@@ -311,7 +326,7 @@ def _fit(zoo, images, ids, settings, device, resume, save_state, on_epoch, progr
     ae.eval()
     test_metrics = None
     if len(ids["test"]):
-        x_test, y_test = _fixed_images(images, "test", settings.val_images, settings.seed, device)
+        x_test, y_test = _measured_on(zoo, images, ids["test"], "test", settings, device)
         test_metrics = _Split(spec, zoo.tensor(ids["test"], device), x_test, y_test).measure(ae, settings.batch_size)
     else:
         log.warning("zoo %s has no kept test networks: the summary has no test measures", zoo.root)

@@ -4,6 +4,12 @@ Every pair x alpha of a method is one network of a batched (vmapped) evaluation 
 forward (:func:`symzoo.nets.functional.batched_forward`). Besides loss and accuracy, every network on a path is
 compared with the two original networks of its pair (KL from each), so endpoints that do not compute their
 originals' functions show.
+
+INR zoos (SIRENs) are scored on their renders: ``x`` is the pixel grid and ``y`` (2, n, pixels) holds the
+ground-truth images of each pair's A and B. ``loss`` is then the pixel MSE of the path network's render against
+the image mixed like the parameters, (1 - alpha) image_A + alpha image_B (the ground truth itself for a network
+and a transformed copy of it, the paper's INR orbit score), ``accuracy`` the PSNR (dB) of the same, and
+``kl_a`` / ``kl_b`` the MSE between the path network's render and ``ref_a``'s / ``ref_b``'s.
 """
 
 from __future__ import annotations
@@ -15,17 +21,22 @@ import polars as pl
 import torch
 import torch.nn.functional as F
 
-from symzoo.nets.functional import activation_floats, batched_forward, first_layer, forward_from_first
+from symzoo.nets.functional import activation_floats, batched_forward, first_layer, forward_from_first, render
 from symzoo.nets.spec import NetSpec
 
 log = logging.getLogger(__name__)
 
 
+def score_column(models: pl.DataFrame) -> str:
+    """The column networks are ranked by: ``test_accuracy``, or ``psnr`` for an INR zoo (no test accuracy)."""
+    return "psnr" if "psnr" in models.columns and models["test_accuracy"].is_null().all() else "test_accuracy"
+
+
 def top_test_networks(models: pl.DataFrame, top: int) -> np.ndarray:
-    """Row ids of the ``top`` kept test-split networks with the highest test accuracy (ties by id)."""
+    """Row ids of the ``top`` kept test-split networks with the highest test accuracy (INRs: PSNR; ties by id)."""
     return (
         models.filter(pl.col("kept") & (pl.col("split") == "test"))
-        .sort(["test_accuracy", "model_id"], descending=[True, False])
+        .sort([score_column(models), "model_id"], descending=[True, False])
         .head(top)["model_id"]
         .to_numpy()
     )
@@ -97,6 +108,8 @@ def curves(
     :func:`plan_passes`.
     """
     ref_a, ref_b = (a if ref_a is None else ref_a), (b if ref_b is None else ref_b)
+    if spec.is_inr:
+        return _render_curves(spec, a, b, alpha, x, y, ref_a, ref_b, budget)
     n, k = len(a), len(alpha)
     out = {name: torch.zeros(n, k, dtype=torch.float64, device=a.device) for name in CURVE_VALUES}
     per_pass, batch_size = plan_passes(spec, k, len(x), budget)
@@ -129,6 +142,27 @@ def curves(
 CURVE_VALUES = ("loss", "accuracy", "kl_a", "kl_b")
 
 
+def _render_curves(spec, a, b, alpha, x, y, ref_a, ref_b, budget) -> dict[str, torch.Tensor]:
+    """:func:`curves` of INRs (module docstring): renders on the pixel grid ``x``, truth ``y`` (2, n, pixels)."""
+    if y.shape != (2, len(a), len(x)):
+        raise ValueError(f"INR curves need ground truth (2, {len(a)}, {len(x)}), got {tuple(y.shape)}")
+    n, k = len(a), len(alpha)
+    out = {name: torch.zeros(n, k, dtype=torch.float64, device=a.device) for name in CURVE_VALUES}
+    per_pass, _ = plan_passes(spec, k, len(x), budget)
+    mix = alpha.to(a.device, y.dtype).view(1, k, 1)
+    for s in range(0, n, per_pass):
+        group = slice(s, min(s + per_pass, n))
+        g = len(a[group])
+        path = render(spec, interpolate(a[group], b[group], alpha).flatten(0, 1), x).unflatten(0, (g, k))
+        truth = (1 - mix) * y[0, group, None] + mix * y[1, group, None]
+        error = (path - truth).double().square().mean(-1)
+        out["loss"][group] = error
+        out["accuracy"][group] = -10 * torch.log10(error.clamp_min(1e-12))
+        for name, ref in (("kl_a", ref_a), ("kl_b", ref_b)):
+            out[name][group] = (path - render(spec, ref[group], x)[:, None]).double().square().mean(-1)
+    return out
+
+
 def curves_frame(pairs: pl.DataFrame, alpha: torch.Tensor, values: dict[str, torch.Tensor], split: str) -> pl.DataFrame:
     """The curves table: one row per pair x alpha (pair_id, model_a, model_b, alpha, split, and the values)."""
     n, k = values["loss"].shape
@@ -157,7 +191,8 @@ def curves_table(
     split: str = "test",
 ) -> pl.DataFrame:
     """:func:`curves_frame` of the segments a → b with KL from the originals ``ref_a`` / ``ref_b``, plus the
-    originals' own loss and accuracy (``orig_loss_a``, ``orig_loss_b``, ``orig_acc_a``, ``orig_acc_b``)."""
+    originals' own loss and accuracy (``orig_loss_a``, ``orig_loss_b``, ``orig_acc_a``, ``orig_acc_b``) and the
+    ``task`` (``classification``, or ``inr``: loss is a render MSE, accuracy a PSNR)."""
     frame = curves_frame(pairs, alpha, curves(spec, a, b, alpha, x, y, ref_a, ref_b), split)
     ends = curves(spec, ref_a, ref_b, alphas(2), x, y)
     k = len(alpha)
@@ -167,4 +202,8 @@ def curves_table(
         "orig_acc_a": ends["accuracy"][:, 0],
         "orig_acc_b": ends["accuracy"][:, 1],
     }
-    return frame.with_columns(pl.Series(name, value.cpu().numpy().repeat(k)) for name, value in originals.items())
+    task = "inr" if spec.is_inr else "classification"  # how loss and accuracy read (see the module docstring)
+    return frame.with_columns(
+        *[pl.Series(name, value.cpu().numpy().repeat(k)) for name, value in originals.items()],
+        pl.lit(task).alias("task"),
+    )

@@ -15,6 +15,15 @@ import torch.nn.functional as F
 from symzoo.nets.spec import NetSpec
 
 _ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh}
+SIREN_OFFSET = 0.5
+"""A SIREN's output is its last (linear) layer + 0.5: pixel values in [0, 1] centred on 0."""
+
+
+def _activation(spec: NetSpec):
+    if spec.activation == "sine":
+        w0 = spec.w0
+        return lambda h: torch.sin(w0 * h)
+    return _ACTIVATIONS[spec.activation]
 
 
 def unflatten(spec: NetSpec, theta: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -45,6 +54,8 @@ def forward(
 ) -> torch.Tensor:
     """Logits (B, classes) of the network with flat parameters ``theta`` (P,) on images ``x`` (B, C, H, W).
 
+    A SIREN (``spec.activation == "sine"``) takes coordinates ``x`` (B, 2) and returns pixel values (B, 1).
+
     ``masks``: optional multiplicative dropout masks, one per hidden layer, shaped
     (B, *spec.hidden_shapes()[i]) and already scaled by 1 / (1 - rate). Passing them explicitly keeps
     the function pure, so vmapped training draws exactly the masks a per-network loop would.
@@ -67,7 +78,7 @@ def forward_from_first(
     spec: NetSpec, theta: torch.Tensor, z: torch.Tensor, masks: Sequence[torch.Tensor] | None = None
 ) -> torch.Tensor:
     """Logits from the first layer's pre-activation ``z`` (:func:`first_layer`): the rest of :func:`forward`."""
-    act = _ACTIVATIONS[spec.activation]
+    act = _activation(spec)
     layers = unflatten(spec, theta)
     h = z
     for i, (w, b) in enumerate(layers[:-1]):
@@ -79,7 +90,24 @@ def forward_from_first(
     if spec.kind == "cnn":
         h = h.mean(dim=(-2, -1))
     w, b = layers[-1]
-    return F.linear(h, w, b)
+    out = F.linear(h, w, b)
+    return out + SIREN_OFFSET if spec.is_inr else out
+
+
+def coordinates(height: int, width: int, device: torch.device | str | None = None) -> torch.Tensor:
+    """The (height * width, 2) pixel coordinates of a SIREN, row-major: (row, column) from linspace(-1, 1)."""
+    rows, cols = torch.linspace(-1, 1, height, device=device), torch.linspace(-1, 1, width, device=device)
+    grid = torch.stack(torch.meshgrid(rows, cols, indexing="ij"), dim=-1)
+    return grid.reshape(-1, 2)
+
+
+def render(spec: NetSpec, thetas: torch.Tensor, coords: torch.Tensor, models_per_pass: int = 256) -> torch.Tensor:
+    """The images (M, pixels) of M SIRENs ``thetas`` (M, P) at ``coords`` (pixels, 2), first output channel."""
+    parts = [
+        batched_forward(spec, thetas[s : s + models_per_pass], coords)[..., 0]
+        for s in range(0, len(thetas), models_per_pass)
+    ]
+    return torch.cat(parts) if parts else coords.new_zeros(0, len(coords))
 
 
 def activation_floats(spec: NetSpec, n_inputs: int = 1) -> int:

@@ -11,7 +11,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
-ACTIVATIONS = ("relu", "tanh")
+ACTIVATIONS = ("relu", "tanh", "sine")
 
 
 @dataclass(frozen=True)
@@ -37,16 +37,21 @@ class NetSpec:
 
     ``input_shape`` is (C, H, W) of the images; an MLP flattens it. ``widths`` are the hidden layer
     sizes: neurons for an MLP, channels for a CNN.
+
+    ``activation="sine"`` makes the MLP a SIREN (an implicit neural representation, INR): hidden activations
+    sin(w0 (W h + b)) (the first layer's too), the last layer linear, output + 0.5. Its inputs are
+    coordinates: ``input_shape`` (2, 1, 1) and ``num_classes`` 1 (the pixel value) for a grayscale image.
     """
 
     kind: Literal["mlp", "cnn"]
     input_shape: tuple[int, int, int]
     widths: tuple[int, ...]
     num_classes: int
-    activation: Literal["relu", "tanh"] = "relu"
+    activation: Literal["relu", "tanh", "sine"] = "relu"
     kernel_size: int = 3
     stride: int = 2
     padding: int = 0
+    w0: float = 30.0
     layout: tuple[ParamSlot, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -58,7 +63,9 @@ class NetSpec:
             raise ValueError(f"spec activation must be one of {ACTIVATIONS}, not {self.activation!r}")
         if len(self.input_shape) != 3 or min(self.input_shape) < 1:
             raise ValueError(f"spec input_shape must be (C, H, W), not {self.input_shape}")
-        if not self.widths or min(self.widths) < 1 or self.num_classes < 2:
+        if self.activation == "sine" and self.kind != "mlp":
+            raise ValueError("spec: the sine activation (SIREN) is for MLPs only")
+        if not self.widths or min(self.widths) < 1 or self.num_classes < (1 if self.is_inr else 2):
             raise ValueError(f"spec needs hidden widths >= 1 and >= 2 classes, not {self.widths}, {self.num_classes}")
         if self.kind == "cnn":
             side = min(self.input_shape[1:])
@@ -73,6 +80,11 @@ class NetSpec:
         """Units per layer boundary: inputs, hidden widths, classes (the neural-graph layer sizes)."""
         n_in = self.input_shape[0] if self.kind == "cnn" else math.prod(self.input_shape)
         return (n_in, *self.widths, self.num_classes)
+
+    @property
+    def is_inr(self) -> bool:
+        """A SIREN (sine activations): it maps coordinates to pixel values, and is scored against an image."""
+        return self.activation == "sine"
 
     @property
     def num_layers(self) -> int:
@@ -115,7 +127,7 @@ class NetSpec:
 
     def to_dict(self) -> dict:
         """JSON-ready description: the spec's fields and its parameter layout."""
-        spec = {k: v for k, v in asdict(self).items() if k != "layout"}
+        spec = {k: v for k, v in asdict(self).items() if k != "layout" and (k != "w0" or self.is_inr)}
         spec["input_shape"], spec["widths"] = list(self.input_shape), list(self.widths)
         return {
             "spec": spec,
@@ -135,6 +147,11 @@ class NetSpec:
         if "num_params" in data and data["num_params"] != spec.num_params:
             raise ValueError(f"num_params {data['num_params']} does not match the spec's {spec.num_params}")
         return spec
+
+
+def siren_spec(widths: tuple[int, ...] = (32, 32), w0: float = 30.0, channels: int = 1) -> NetSpec:
+    """A SIREN [2, *widths, channels] on 2-d coordinates; (32, 32) is the INR zoos' [2, 32, 32, 1], 1,185 parameters."""
+    return NetSpec("mlp", (2, 1, 1), tuple(widths), channels, "sine", w0=w0)
 
 
 def small_cnn_zoo_spec(activation: str = "relu", in_channels: int = 1, side: int = 32) -> NetSpec:

@@ -3,7 +3,8 @@
 A group element acts on every hidden layer l (units or channels): unit i of the transformed network is
 unit ``perm[i]`` of the original, scaled by ``scale[i]``. The outgoing weights are permuted the same way
 and divided by the scale, so the function is unchanged whenever act(s * z) = s * act(z):
-positive s for ReLU, s = +-1 for tanh (an odd function). Global average pooling is linear, so CNN
+positive s for ReLU, s = +-1 for tanh and sine (odd functions: a SIREN's sin(w0 (W h + b)) flips sign with
+the row of W and b, whatever w0). Global average pooling is linear, so CNN
 channels transform exactly like MLP neurons.
 """
 
@@ -47,8 +48,8 @@ class Transform:
 
 
 def scaling_group(spec: NetSpec) -> str:
-    """The activation's scaling symmetry: sign flips for tanh, positive scaling for ReLU."""
-    return {"tanh": "sign", "relu": "positive"}[spec.activation]
+    """The activation's scaling symmetry: sign flips for tanh and sine (odd), positive scaling for ReLU."""
+    return {"tanh": "sign", "sine": "sign", "relu": "positive"}[spec.activation]
 
 
 def random_transform(

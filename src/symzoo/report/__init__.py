@@ -15,6 +15,8 @@ ORBIT_SUMMARY = "orbit_summary.parquet"
 TRAINING = "training.parquet"
 INTERPOLATION_CSV = "interpolation.csv"
 FIDELITY = "fidelity.parquet"
+INR_ORBIT = "inr_orbit.parquet"
+"""The INR orbit experiment per zoo, kind and method: render MSE at the midpoint and barrier (mean, std)."""
 TABLES: tuple[str, ...] = (
     CURVES,
     BARRIERS,
@@ -26,8 +28,9 @@ TABLES: tuple[str, ...] = (
     TRAINING,
     INTERPOLATION_CSV,
     FIDELITY,
+    INR_ORBIT,
 )
 """Everything ``symzoo tables`` writes into ``results/tables/``, besides ``metrics/{zoo}.json``."""
-FIGURES: tuple[str, ...] = ("interpolation", "orbit", "training", "fidelity")
+FIGURES: tuple[str, ...] = ("interpolation", "orbit", "training", "fidelity", "inr_orbit")
 """Everything ``symzoo figures`` draws into ``results/figures/``, each as every one of FORMATS."""
 FORMATS: tuple[str, ...] = ("png", "pdf")

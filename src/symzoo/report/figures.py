@@ -4,7 +4,10 @@
   a column per zoo;
 - ``orbit``: barriers of a network against a random symmetry transform of itself, per method and kind;
 - ``training``: the encoders' validation fidelity (KL and identifiability) against optimizer steps;
-- ``fidelity``: KL(orig || recon) and identifiability of each autoencoder beside the controls (test networks).
+- ``fidelity``: KL(orig || recon) and identifiability of each autoencoder beside the controls (test networks);
+- ``inr_orbit``: the paper's INR appendix figure: render MSE against the ground truth along the orbit
+  interpolation, mean ± std over runs, panels P / D / PD, a line per method (naive, linear assignment, the
+  autoencoders); a row per INR zoo (a placeholder when the config has none).
 Every method has one colour in every figure.
 """
 
@@ -56,6 +59,8 @@ def interpolation_figure(curves: pl.DataFrame) -> plt.Figure:
                 zorder=5,
                 label="original networks" if i == 0 and j == len(zoos) - 1 else None,
             )
+            if "task" in ends.columns and ends["task"][0] == "inr":  # INR zoos: PSNR and render MSE
+                name = ("PSNR (dB) vs mixed image", "MSE vs mixed image")[i]
             ax.set(xlabel="α" if i == 1 else "", ylabel=name, title=zoo if i == 0 else "")
     if len(zoos):
         axes[0, -1].legend(title="method", loc="upper left", bbox_to_anchor=(1.02, 1))
@@ -139,15 +144,62 @@ def fidelity_figure(fidelity: pl.DataFrame) -> plt.Figure:
     return fig
 
 
+INR_PANELS = (("permutation", "P (permutations)"), ("scaling", "D (sign flips)"), ("both", "PD"))
+INR_LABELS = {"naive": "naive", "rebasin_scaling": "linear assignment (signed)", "rebasin": "linear assignment (P)"}
+
+
+def inr_orbit_figure(orbit: pl.DataFrame) -> plt.Figure:
+    """The INR orbit curves (``task == "inr"`` rows of the orbit curves table), the paper's four methods: naive,
+    signed linear assignment (``rebasin_scaling``; ``rebasin`` if that was not run) and the autoencoders."""
+    inr = orbit.filter(pl.col("task") == "inr") if "task" in orbit.columns else orbit.clear()
+    if not len(inr):
+        fig = plt.figure(figsize=(6, 2))
+        fig.text(0.5, 0.5, "no INR zoo in this config", ha="center", va="center")
+        return fig
+    methods = inr["method"].unique().to_list()
+    assignment = "rebasin_scaling" if "rebasin_scaling" in methods else "rebasin"
+    keep = ["naive", assignment, *sorted(m for m in methods if m.startswith("ae_"))]
+    inr = inr.filter(pl.col("method").is_in(keep))
+    names = {m: INR_LABELS.get(m, label(m)) for m in keep}
+    data = inr.with_columns(pl.col("method").replace_strict(names)).to_pandas()
+    base = sns.color_palette("colorblind", 10)
+    colours = dict(zip(names.values(), [base[i] for i in (0, 2, 1, 4, 3, 5, 6, 7)]))
+    zoos = inr["zoo"].unique(maintain_order=True).to_list()
+    fig, axes = plt.subplots(len(zoos), 3, figsize=(13, 3.8 * len(zoos)), squeeze=False, sharey="row")
+    for i, zoo in enumerate(zoos):
+        for j, (kind, title) in enumerate(INR_PANELS):
+            ax = axes[i, j]
+            part = data[(data.zoo == zoo) & (data.kind == kind)]
+            if len(part):
+                sns.lineplot(
+                    data=part,
+                    x="alpha",
+                    y="loss",
+                    hue="method",
+                    hue_order=list(names.values()),
+                    palette=colours,
+                    errorbar="sd",
+                    ax=ax,
+                    legend=(i == 0 and j == 2),
+                )
+            ax.set(xlabel="α", ylabel="MSE vs ground truth" if j == 0 else "", title=f"{zoo}: {title}")
+    if axes[0, 2].get_legend() is not None:
+        axes[0, 2].legend(title="method", loc="upper left", bbox_to_anchor=(1.02, 1))
+    fig.suptitle("INR orbit: noisy transformed copies of a SIREN interpolated pairwise (mean ± std over runs)")
+    fig.tight_layout()
+    return fig
+
+
 DRAW = {
     "interpolation": (out.CURVES, interpolation_figure),
     "orbit": (out.ORBIT, orbit_figure),
     "training": (out.TRAINING, training_figure),
     "fidelity": (out.FIDELITY, fidelity_figure),
+    "inr_orbit": (out.ORBIT_CURVES, inr_orbit_figure),
 }
 """Each figure of :data:`symzoo.report.FIGURES`: the table it is drawn from and how."""
 
 
 def draw(name: str, table: pl.DataFrame) -> plt.Figure:
     """The figure ``name`` from its table (an empty figure for an empty table)."""
-    return DRAW[name][1](table) if len(table) else plt.figure()
+    return DRAW[name][1](table) if len(table) or name == "inr_orbit" else plt.figure()

@@ -136,6 +136,59 @@ def _merge_order(barrier: dict, zoo: str, model: str) -> str:
     return f"{ae:.3f} < {rebasin:.3f} < {naive:.3f}, {ends} {_mark(ok)}"
 
 
+KIND_NAMES = {"permutation": "P", "scaling": "D", "both": "PD"}
+"""The paper's names of the INR orbit's transforms: permutations, sign flips (D), both."""
+
+
+def inr_orbit_summary(orbit: pl.DataFrame) -> pl.DataFrame:
+    """The INR orbit experiment (rows of ``task == "inr"``) per zoo, kind and method: the render MSE against the
+    ground truth at the midpoint (alpha nearest 0.5) and at the endpoints, and the barrier, mean and std over runs."""
+    schema = {"zoo": pl.String, "kind": pl.String, "method": pl.String}
+    if "task" not in orbit.columns or not len(orbit.filter(pl.col("task") == "inr")):
+        return pl.DataFrame(schema=schema)
+    inr = orbit.filter(pl.col("task") == "inr")
+    per_run = pair_barriers(inr, by=("zoo", "kind", "method", "pair_id"))
+    middle = (
+        inr.with_columns((pl.col("alpha") - 0.5).abs().alias("distance"))
+        .sort("distance", "alpha")
+        .group_by("zoo", "kind", "method", "pair_id", maintain_order=True)
+        .agg(pl.col("loss").first().alias("mid_mse"))
+    )
+    per_run = per_run.join(middle, on=["zoo", "kind", "method", "pair_id"])
+    per_run = per_run.with_columns(((pl.col("loss_a") + pl.col("loss_b")) / 2).alias("end_mse"))
+    values = ("mid_mse", "end_mse", "loss_barrier", "endpoint_kl")
+    return (
+        per_run.group_by("zoo", "kind", "method", maintain_order=True)
+        .agg(
+            pl.len().alias("n"),
+            *[pl.col(v).mean().alias(f"{v}_mean") for v in values],
+            *[pl.col(v).std().alias(f"{v}_std") for v in values],
+        )
+        .sort("zoo", "kind", "method")
+    )
+
+
+def _inr_orbit_markdown(summary: pl.DataFrame) -> str:
+    header = ["zoo", "transform", "method", "runs", "MSE at α = 0.5", "MSE at the ends", "barrier", "endpoint MSE"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in summary.iter_rows(named=True):
+        cells = [row["zoo"], KIND_NAMES.get(row["kind"], row["kind"]), row["method"], str(row["n"])]
+        for v in ("mid_mse", "end_mse", "loss_barrier", "endpoint_kl"):
+            cells.append(f"{row[f'{v}_mean']:.5f} ± {row[f'{v}_std'] or 0:.5f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+INR_EXPLANATION = """\
+The paper's INR orbit experiment: test INRs, copies transformed by a random P (permutations), D (sign flips) or
+PD on the hidden layers plus N(0, noise²) on every parameter, copy i interpolated with copy i + 1; the score is
+the MSE of the rendered image against the ground-truth image (mean ± std over runs). For INR zoos, every table
+above reads `loss` as that MSE (pairs: against the image mixed like the parameters), `accuracy` as the PSNR (dB),
+`kl` / `endpoint_kl` / `mid_kl` as the MSE between renders, `acc_gap` as the PSNR gap. The expected result:
+ScaleGMN collapses the orbit under P and D, NG-GNN only under P.
+"""
+
+
 def build_tables(
     curves: pl.DataFrame, orbit: pl.DataFrame, training: pl.DataFrame, fidelity: pl.DataFrame
 ) -> dict[str, pl.DataFrame | str]:
@@ -166,6 +219,10 @@ def build_tables(
     text += "\n# Barriers (mean ± 95% CI over pairs)\n\n" + markdown(summary, ("zoo", "method"), BARRIERS)
     text += "\n# Orbit barriers (network vs. a random symmetry transform of itself)\n\n"
     text += markdown(orbit_summary, ("zoo", "kind", "method"), (*BARRIERS, "endpoint_kl"))
+    inr_orbit = inr_orbit_summary(orbit)
+    if len(inr_orbit):
+        text += "\n# INR orbit: render MSE against the ground truth (mean ± std over runs)\n\n" + INR_EXPLANATION
+        text += "\n" + _inr_orbit_markdown(inr_orbit)
     return {
         out.CURVES: curves,
         out.INTERPOLATION_CSV: mean_curves(curves),
@@ -176,6 +233,7 @@ def build_tables(
         out.ORBIT_SUMMARY: orbit_summary,
         out.TRAINING: training,
         out.FIDELITY: fidelity,
+        out.INR_ORBIT: inr_orbit,
         out.SUMMARY_MD: text,
         **{f"{out.METRICS_DIR}/{zoo}.json": json.dumps(values, indent=2) + "\n" for zoo, values in metrics.items()},
     }

@@ -44,6 +44,20 @@ def images(
     return torch.from_numpy(x[rows]).to(device), torch.from_numpy(y[rows]).to(device)
 
 
+def measured_on(
+    zoo: Zoo, image_set: ImageSet, split: str, n: int, seed: int, device: torch.device, ids: np.ndarray | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """What the networks ``ids`` of a zoo are measured on: at most ``n`` images of ``split`` and their labels
+    (:func:`images`); for an INR zoo the pixel coordinates and the networks' own ground-truth images (n, pixels)
+    (:func:`symzoo.zoo.inr.zoo_targets`; ``split`` and ``n`` do not apply)."""
+    if zoo.spec.is_inr:
+        from symzoo.zoo.inr import zoo_coordinates, zoo_targets
+
+        ids = np.zeros(0, dtype=np.int64) if ids is None else ids
+        return zoo_coordinates(zoo, device), zoo_targets(zoo, image_set, ids, device)
+    return images(image_set, split, n, seed, device)
+
+
 def train_medoid(
     zoo: Zoo, image_set: ImageSet, settings: FidelitySettings, device: torch.device
 ) -> tuple[int, torch.Tensor]:
@@ -52,8 +66,8 @@ def train_medoid(
     ids = subset(zoo.ids("train"), settings.networks, settings.seed)
     if len(ids) < 2:
         raise ValueError(f"zoo {zoo.root}: the medoid needs at least 2 kept train networks, found {len(ids)}")
-    x, _ = images(image_set, "val", settings.images, settings.seed, device)
-    index = medoid(log_probs(zoo.spec, zoo.tensor(ids, device), x))
+    x, _ = measured_on(zoo, image_set, "val", settings.images, settings.seed, device)
+    index = medoid(log_probs(zoo.spec, zoo.tensor(ids, device), x), inr=zoo.spec.is_inr)
     return int(ids[index]), zoo.tensor([ids[index]], device)[0]
 
 

@@ -39,12 +39,15 @@ def check_inputs(zoo: Zoo, images: ImageSet, ids: dict[str, np.ndarray], zoo_dir
                 "the autoencoder needs train and val networks"
             )
     spec = zoo.spec
-    if tuple(images.input_shape) != tuple(spec.input_shape):
+    if spec.is_inr:  # INRs take coordinates; their images come from the image set by image_index
+        if images.input_shape[0] != 1:
+            raise ValueError(f"image set {images_path}: INR zoo {zoo_dir} needs grayscale images")
+    elif tuple(images.input_shape) != tuple(spec.input_shape):
         raise ValueError(
             f"image set {images_path}: images of shape {tuple(images.input_shape)} do not fit zoo {zoo_dir}, "
             f"whose networks take {tuple(spec.input_shape)}"
         )
-    if images.num_classes > spec.num_classes:
+    if not spec.is_inr and images.num_classes > spec.num_classes:
         raise ValueError(
             f"image set {images_path}: labels go up to {images.num_classes - 1}, but the networks of zoo {zoo_dir} "
             f"have {spec.num_classes} classes"

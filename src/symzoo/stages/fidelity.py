@@ -4,7 +4,8 @@
 measures the controls fitted on the train split (identity, medoid, mean prediction, nearest train network).
 Either way it writes one row per (model, split) to ``results/fidelity/{zoo}/{name}.parquet``: the measures of
 :mod:`symzoo.fit.fidelity` on at most ``networks`` networks of the split and ``images`` test images. The train
-split shows memorisation (there, ``nearest_train`` is the nearest *other* train network).
+split shows memorisation (there, ``nearest_train`` is the nearest *other* train network). An INR zoo is measured
+on its pixel grid against each INR's own image (render MSE in place of the KL, PSNR in place of the accuracy).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import torch
 
 from symzoo.atomic import atomic_path
 from symzoo.fit.fidelity import METRICS, controls, fidelity, log_probs
-from symzoo.stages.common import FidelitySettings, images, load_inputs, subset, train_medoid
+from symzoo.stages.common import FidelitySettings, load_inputs, measured_on, subset, train_medoid
 
 if TYPE_CHECKING:  # the encoders (torch-geometric) load only when there is a model to measure
     from symzoo.models.autoencoder import Autoencoder
@@ -41,7 +42,7 @@ def run(
     """Measure the autoencoder ``ae`` (rows named ``name``) or, if None, the controls; write ``out``."""
     zoo, image_set = load_inputs(zoo_dir, data_path)
     spec = zoo.spec
-    x, y = images(image_set, "test", settings.images, settings.seed, device)
+    x, y = measured_on(zoo, image_set, "test", settings.images, settings.seed, device)
     rows = []
     train_ids = subset(zoo.ids("train"), settings.train_pool, settings.seed)
     logp_train = log_probs(spec, zoo.tensor(train_ids, device), x) if ae is None else None
@@ -52,6 +53,8 @@ def run(
             log.warning("zoo %s: %d kept %s networks; no fidelity rows for that split", zoo_dir, len(ids), split)
             continue
         thetas = zoo.tensor(ids, device)
+        if spec.is_inr:  # each INR is measured against its own image
+            x, y = measured_on(zoo, image_set, split, settings.images, settings.seed, device, ids)
         logp = log_probs(spec, thetas, x)
         if ae is not None:
             from symzoo.models.autoencoder import reconstruct

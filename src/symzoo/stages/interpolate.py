@@ -13,7 +13,7 @@ import torch
 
 from symzoo.atomic import atomic_path
 from symzoo.merge.interpolate import alphas, curves_table
-from symzoo.stages.common import load_inputs
+from symzoo.stages.common import load_inputs, measured_on
 from symzoo.stages.endpoints import read_endpoints, read_pairs
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,13 @@ def run(
     pairs = read_pairs(pairs_path, len(zoo))
     a, b = (t.to(device) for t in read_endpoints(endpoints_path, zoo.spec, len(pairs)))
     ref_a, ref_b = (zoo.tensor(pairs[column].to_numpy(), device) for column in ("model_a", "model_b"))
-    x, y = (torch.from_numpy(v).to(device) for v in image_set.split("test"))
+    if zoo.spec.is_inr:  # the pixel grid, and the ground-truth images of each pair's A and B
+        x, _ = measured_on(zoo, image_set, "test", 0, 0, device)
+        y = torch.stack(
+            [measured_on(zoo, image_set, "test", 0, 0, device, pairs[c].to_numpy())[1] for c in ("model_a", "model_b")]
+        )
+    else:
+        x, y = (torch.from_numpy(v).to(device) for v in image_set.split("test"))
     frame = curves_table(zoo.spec, pairs, a, b, ref_a, ref_b, alphas(n_alphas), x, y)
     with atomic_path(out) as tmp:
         frame.write_parquet(tmp)

@@ -1,0 +1,269 @@
+"""INR zoos: SIRENs in the one forward, their symmetry group, fitting, the zoo format, encoders and alignment."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from symzoo.nets.functional import coordinates, forward, render
+from symzoo.nets.spec import NetSpec, siren_spec
+from symzoo.nets.symmetry import random_transform, scaling_group, transform
+
+
+def _siren_params(spec: NetSpec, n: int, seed: int = 0) -> torch.Tensor:
+    """Random SIRENs with the SIREN initialisation (non-trivial images)."""
+    from symzoo.zoo.inr import init_sirens
+
+    return init_sirens(spec, n, torch.Generator().manual_seed(seed))
+
+
+def test_siren_spec_is_the_papers():
+    spec = siren_spec()
+    assert spec.sizes == (2, 32, 32, 1)
+    assert spec.num_params == 1185
+    assert scaling_group(spec) == "sign"
+    assert NetSpec.from_dict(spec.to_dict()) == spec
+    assert "w0" not in NetSpec("mlp", (1, 8, 8), (4,), 10, "tanh").to_dict()["spec"]
+
+
+def test_siren_forward_is_the_siren_convention():
+    spec = siren_spec((5, 4), w0=30.0)
+    theta = torch.randn(spec.num_params) * 0.1
+    x = coordinates(3, 4)
+    assert x.shape == (12, 2) and float(x.min()) == -1.0 and float(x.max()) == 1.0
+    (w0, b0), (w1, b1), (w2, b2) = (
+        (theta[t.offset : t.stop].view(t.shape), theta[u.offset : u.stop])
+        for t, u in zip(spec.layout[::2], spec.layout[1::2])
+    )
+    h = torch.sin(30.0 * (x @ w0.T + b0))
+    h = torch.sin(30.0 * (h @ w1.T + b1))
+    expected = h @ w2.T + b2 + 0.5
+    torch.testing.assert_close(forward(spec, theta, x), expected)
+    torch.testing.assert_close(render(spec, theta[None], x)[0], expected[:, 0])
+
+
+@pytest.mark.parametrize("kind", ["permutation", "scaling", "both"])
+def test_siren_symmetries_preserve_the_rendered_image(kind):
+    """P, D (sign flips) and PD on the hidden layers leave the image unchanged (sine is odd, whatever w0)."""
+    spec = siren_spec()
+    theta = _siren_params(spec, 4)
+    g = random_transform(spec, kind, (4,), torch.Generator().manual_seed(1))
+    moved = transform(spec, theta, g)
+    assert not torch.allclose(moved, theta)
+    if kind != "permutation":
+        assert (torch.cat(g.scales, -1) < 0).any()
+    coords = coordinates(16, 16)
+    torch.testing.assert_close(render(spec, moved, coords), render(spec, theta, coords), atol=1e-5, rtol=0)
+
+
+def test_a_positive_scaling_changes_a_siren():
+    spec = siren_spec()
+    theta = _siren_params(spec, 1)
+    g = random_transform(
+        NetSpec("mlp", (2, 1, 1), (32, 32), 2, "relu"), "scaling", (1,), torch.Generator().manual_seed(0)
+    )
+    coords = coordinates(8, 8)
+    assert (render(spec, transform(spec, theta, g), coords) - render(spec, theta, coords)).abs().max() > 1e-2
+    assert math.isfinite(float(render(spec, theta, coords).sum()))
+
+
+@pytest.fixture(scope="module")
+def inr_zoo(tmp_path_factory):
+    """A small INR zoo on the bundled digits, through the stage (as `symzoo inr-zoo` runs it)."""
+    from symzoo import config
+    from symzoo.data.images import save_image_set
+    from symzoo.sources.digits import DigitsSettings, digits_image_set
+    from symzoo.stages import inr_zoo as stage
+
+    root = tmp_path_factory.mktemp("inr")
+    save_image_set(root / "digits.npz", digits_image_set(DigitsSettings((0.6, 0.2, 0.2), 0)))
+    options = config.validate(
+        {"source": "inr", "dataset": "digits", "num_models": 24, "steps": 150, "batch_models": 10, "image_size": 12},
+        "zoo_inr",
+    )
+    stage.run(options, root / "digits.npz", root / "zoo", torch.device("cpu"))
+    return root
+
+
+def test_fitted_inrs_reconstruct_their_images(inr_zoo):
+    """Every INR renders its own (upsampled) digit: a PSNR floor, recomputed from the zoo and the image set."""
+    from symzoo.data.images import load_image_set
+    from symzoo.data.zoo import read_zoo
+    from symzoo.zoo.inr import mse, psnr, targets
+
+    zoo = read_zoo(inr_zoo / "zoo")
+    images = load_image_set(inr_zoo / "digits.npz")
+    x = np.concatenate([images.split(s)[0] for s in ("train", "val", "test")])
+    truth = targets(x[zoo.models["image_index"].to_numpy()], (12, 12))
+    rendered = render(zoo.spec, zoo.tensor(range(len(zoo))), coordinates(12, 12))
+    value = psnr(mse(rendered, truth))
+    assert float(value.min()) > 30.0
+    torch.testing.assert_close(value.double(), torch.from_numpy(zoo.models["psnr"].to_numpy()), atol=0.05, rtol=0)
+    # another image is far: the INRs are not one average digit
+    assert float(psnr(mse(rendered, truth.roll(1, 0))).max()) < 25.0
+
+
+def test_inr_zoo_round_trips_through_the_zoo_format(inr_zoo, tmp_path):
+    from symzoo.data.zoo import read_zoo, write_zoo
+
+    zoo = read_zoo(inr_zoo / "zoo")
+    assert zoo.spec == siren_spec() and zoo.params.shape == (24, 1185)
+    assert zoo.meta["image_size"] == [12, 12] and zoo.meta["dataset"] == "digits"
+    assert zoo.models["test_accuracy"].is_null().all()
+    assert set(zoo.models["split"].to_list()) == {"train", "val", "test"}
+    write_zoo(tmp_path / "copy", zoo.spec, np.asarray(zoo.params), zoo.models, zoo.meta)
+    again = read_zoo(tmp_path / "copy")
+    assert again.spec == zoo.spec and again.meta == zoo.meta and again.models.equals(zoo.models)
+    assert (again.params == zoo.params).all()
+
+
+def test_the_fit_does_not_depend_on_the_population_size():
+    """Adam on the stacked parameters is per-network Adam: fitting alone or in a population gives one result."""
+    from symzoo.zoo.inr import InrFitSettings, fit_sirens, init_sirens
+
+    spec = siren_spec((8, 8))
+    truth = torch.rand(3, 36)
+    init = init_sirens(spec, 3, torch.Generator().manual_seed(0))
+    settings = InrFitSettings(20, 1e-3, 0)
+    together = fit_sirens(spec, truth, settings, torch.device("cpu"), init)
+    alone = fit_sirens(spec, truth[1:2], settings, torch.device("cpu"), init[1:2])
+    torch.testing.assert_close(together[1:2], alone, atol=1e-5, rtol=1e-4)
+
+
+def _generic_sirens(n: int, seed: int = 0) -> tuple[NetSpec, torch.Tensor]:
+    """SIRENs with the SIREN initialisation plus small noise (non-zero biases, like fitted ones)."""
+    spec = siren_spec((8, 8))
+    theta = _siren_params(spec, n, seed)
+    return spec, theta + 0.05 * torch.randn(theta.shape, generator=torch.Generator().manual_seed(seed + 1))
+
+
+def _latent_change(kind: str, group: str, n: int = 4) -> float:
+    from symzoo import config
+    from symzoo.models.autoencoder import Architecture, build_autoencoder
+
+    spec, thetas = _generic_sirens(n)
+    options = config.entry("encoder", kind=kind, hidden=16, layers=2, latent=8, dropout=0.0)
+    torch.manual_seed(0)
+    model = build_autoencoder(spec, Architecture.from_options(options), thetas_train=_generic_sirens(16, 5)[1]).eval()
+    g = random_transform(spec, group, (n,), torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        return (model.encode(thetas) - model.encode(transform(spec, thetas, g))).abs().max().item()
+
+
+@pytest.mark.parametrize("group", ["permutation", "scaling", "both"])
+def test_scalegmn_latent_is_invariant_to_p_d_and_pd_of_a_siren(group):
+    assert _latent_change("scalegmn", group) < 1e-4
+
+
+def test_ngnn_latent_is_invariant_to_permutations_of_a_siren_only():
+    assert _latent_change("ngnn", "permutation") < 1e-4
+    assert _latent_change("ngnn", "scaling") > 1e-3
+    assert _latent_change("ngnn", "both") > 1e-3
+
+
+def test_signed_weight_matching_recovers_a_planted_pd_on_a_siren():
+    """Linear assignment for INRs (assignment on |C|, sign from C): b = PD . a is mapped back onto a exactly.
+
+    On a fitted SIREN (coordinate ascent can stop in a local optimum on arbitrary parameters)."""
+    from symzoo.align.rebasin import align_pair
+    from symzoo.zoo.inr import InrFitSettings, fit_sirens
+
+    spec = siren_spec((16, 16))
+    truth = torch.rand(1, 64, generator=torch.Generator().manual_seed(0))
+    a = fit_sirens(spec, truth, InrFitSettings(100, 1e-3, 0), torch.device("cpu"))[0]
+    g = random_transform(spec, "both", (), torch.Generator().manual_seed(3))
+    b = transform(spec, a, g)
+    assert (torch.cat(g.scales) < 0).any()
+    _, aligned = align_pair(spec, a, b, "rebasin_scaling")
+    torch.testing.assert_close(aligned, a, atol=1e-6, rtol=0)
+    _, permuted_only = align_pair(spec, a, b, "rebasin")  # permutations alone cannot undo the sign flips
+    assert (permuted_only - a).abs().max() > 1e-2
+
+
+def test_inr_orbit_of_noisy_copies_scores_the_ground_truth():
+    """The INR orbit protocol: transformed, noisy copies chained in pairs; naive interpolation shows a barrier in
+    the render MSE against the ground truth, signed weight matching removes most of it."""
+    import polars as pl
+
+    from symzoo.data.zoo import Zoo
+    from symzoo.merge.barrier import pair_barriers
+    from symzoo.merge.orbit import orbit_curves
+    from symzoo.zoo.inr import InrFitSettings, fit_sirens
+
+    spec = siren_spec((16, 16))
+    truth = torch.rand(2, 64)
+    params = fit_sirens(spec, truth, InrFitSettings(150, 1e-3, 0), torch.device("cpu"))
+    models = pl.DataFrame(
+        {
+            "model_id": [0, 1],
+            "test_accuracy": pl.Series([None, None], dtype=pl.Float64),
+            "psnr": [30.0, 31.0],
+            "split": ["test", "test"],
+            "kept": [True, True],
+        }
+    )
+    zoo = Zoo(None, spec, params.numpy(), models, {"image_size": [8, 8]})
+    frame = orbit_curves(
+        zoo,
+        coordinates(8, 8),
+        None,
+        {"naive": None, "rebasin_scaling": None},
+        ["permutation", "scaling", "both"],
+        2,
+        9,
+        noise=0.005,
+        copies=3,
+        truth=lambda ids: truth[ids],
+    )
+    assert len(frame) == 3 * 2 * 2 * 2 * 9  # kinds x methods x (networks x (copies - 1)) pairs x alphas
+    assert frame["model_a"].to_list() == frame["model_b"].to_list()
+    barriers = (
+        pair_barriers(frame, by=("kind", "method", "pair_id"))
+        .group_by("kind", "method")
+        .agg(pl.col("loss_barrier").mean())
+    )
+    value = {(r["kind"], r["method"]): r["loss_barrier"] for r in barriers.iter_rows(named=True)}
+    for kind in ("permutation", "scaling", "both"):
+        assert value[kind, "naive"] > 0.01
+        assert value[kind, "rebasin_scaling"] < value[kind, "naive"] / 5
+
+
+def test_inr_zoo_config_entries_and_encoder_overrides_are_validated():
+    from symzoo import config
+
+    base = {
+        "datasets": {"digits": {"source": "digits"}},
+        "zoos": {"inr": {"source": "inr", "dataset": "digits", "encoders": {"scalegmn": {"epochs": 3}}}},
+        "encoders": {"scalegmn": {"kind": "scalegmn", "epochs": 9}},
+    }
+    data = config.validate(base)
+    zoo = data["zoos"]["inr"]
+    assert zoo["arch"] == {"widths": [32, 32], "w0": 30.0} and zoo["orbit"] == {"noise": 0.005, "copies": 2}
+    assert config.zoo_encoder(data, "inr", "scalegmn")["epochs"] == 3 and data["encoders"]["scalegmn"]["epochs"] == 9
+    assert data["merge"]["orbit"]["noise"] == 0.0 and data["merge"]["orbit"]["copies"] == 1
+    bad = base | {"zoos": {"inr": base["zoos"]["inr"] | {"encoders": {"ngnn": {}}}}}
+    with pytest.raises(config.ConfigError, match="zoos.inr.encoders.ngnn"):
+        config.validate(bad)
+    bad = base | {"zoos": {"inr": base["zoos"]["inr"] | {"image_size": 1}}}
+    with pytest.raises(config.ConfigError, match="image_size"):
+        config.validate(bad)
+
+
+def test_pair_curves_of_inrs_score_renders_against_the_mixed_image():
+    """INR curves: loss is the render MSE against (1 - alpha) image_A + alpha image_B, accuracy its PSNR, kl_a /
+    kl_b the MSE from the originals' renders (0 at their own end)."""
+    from symzoo.merge.interpolate import alphas, curves
+
+    spec, theta = _generic_sirens(4)
+    coords = coordinates(6, 6)
+    truth = torch.rand(2, 2, 36, generator=torch.Generator().manual_seed(0))
+    a, b = theta[:2], theta[2:]
+    values = curves(spec, a, b, alphas(3), coords, truth)
+    ra, rb = render(spec, a, coords), render(spec, b, coords)
+    torch.testing.assert_close(values["loss"][:, 0], (ra - truth[0]).square().mean(-1).double())
+    torch.testing.assert_close(values["loss"][:, 2], (rb - truth[1]).square().mean(-1).double())
+    mid = render(spec, (a + b) / 2, coords)
+    torch.testing.assert_close(values["loss"][:, 1], (mid - truth.mean(0)).square().mean(-1).double())
+    torch.testing.assert_close(values["accuracy"], -10 * torch.log10(values["loss"]))
+    assert values["kl_a"][:, 0].abs().max() < 1e-12 and values["kl_b"][:, 2].abs().max() < 1e-12
