@@ -89,3 +89,27 @@ def test_controls_and_the_nearest_train_oracle(nets):
     own = torch.eye(len(train), dtype=torch.bool)
     inside = controls(train, train, train[0], y, exclude=own)["nearest_train"]
     assert inside["kl"] > 0.01 and inside["ident_recon"] < 1
+
+
+def test_the_targets_table_judges_classifiers_and_marks_accuracy_targets_na_for_inrs():
+    import polars as pl
+
+    from symzoo.report.tables import targets_markdown
+
+    def row(zoo, model, kl, agreement, acc_gap, tau):
+        return {"zoo": zoo, "model": model, "split": "test", "kl": kl, "agreement": agreement, "ident_recon": 0.6,
+                "ident_orig": 0.9, "acc_gap": acc_gap, "kendall_tau": tau}  # fmt: skip
+
+    fidelity = pl.DataFrame(
+        [
+            row("mlp", "ae_scalegmn", 0.08, 0.9, 0.01, 0.85),
+            row("mlp", "nearest_train", 0.13, 0.8, 0.02, 0.75),
+            row("inr", "ae_scalegmn", 0.05, math.nan, -90.0, 0.2),
+            row("inr", "nearest_train", 0.02, math.nan, -85.0, 0.0),
+        ]
+    )
+    summary = pl.DataFrame(schema={"zoo": pl.String, "method": pl.String, "loss_barrier_mean": pl.Float64})
+    lines = {line.split(" | ")[0][2:]: line for line in targets_markdown(fidelity, summary).splitlines()[2:]}
+    assert "+0.010 (reached)" in lines["mlp"] and "0.850 (reached)" in lines["mlp"]
+    assert "0.080 vs 0.130 (reached)" in lines["mlp"]
+    assert "n/a (INR: PSNR gap -90.0 dB)" in lines["inr"] and "not reached" in lines["inr"]  # KL vs oracle only
