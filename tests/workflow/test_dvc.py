@@ -22,6 +22,9 @@ import yaml
 
 from tests.workflow.conftest import ROOT, make_workflow
 
+TEST_ZOOS = set(yaml.safe_load((ROOT / "config/test.yaml").read_text())["zoos"])
+"""The zoos of config/test.yaml (classifier zoos and an INR zoo): one metrics row and one plot series each."""
+
 TIMEOUT = 900
 STAGES = ["data", "zoos", "encoders", "predict", "merge", "report"]
 NOTHING_TO_DO = "Nothing to be done"
@@ -221,7 +224,7 @@ def test_metrics_show_a_row_per_zoo_and_diff_the_barrier_summary(clone):
     assert "loss_barrier" in metrics["naive"] and "kl" in metrics["fidelity_test"]["ae_scalegmn"]
     out = clone.dvc("metrics", "show").stdout
     rows = [line for line in out.splitlines() if line.startswith("results/tables/metrics/")]
-    assert len(rows) == 2 and "naive.loss_barrier" in out, out  # one row per zoo
+    assert len(rows) == len(TEST_ZOOS) and "naive.loss_barrier" in out, out  # one row per zoo
     assert re.search(r"\d+\.\d+", out), out
     try:  # what a re-run that changes a barrier shows: the committed value (from the cache) against the new one
         metrics["naive"]["loss_barrier"] = 123.5
@@ -240,7 +243,7 @@ def test_plots_show_the_interpolation_curves_and_figures(clone, tmp_path):
         assert plot["type"] == "vega", plot
         data = plot["content"]["data"]["values"]
         assert {row["method"] for row in data} == {"naive", "rebasin", "medoid", "ae_scalegmn"}
-        assert {row["zoo"] for row in data} == {"cnn", "mlp"}
+        assert {row["zoo"] for row in data} == TEST_ZOOS
     for name in ("interpolation", "orbit", "training", "fidelity"):
         assert plots[f"results/figures/{name}.png"][0]["type"] == "image"
 
