@@ -267,7 +267,7 @@ def test_end_to_end_every_job_goes_through_slurm(e2e):
         assert len(read_zoo(e2e.root / f"results/zoo/{name}")) > 0
 
     jobs = e2e.jobs
-    assert set(jobs.values()) == {"dataset", "smallcnnzoo", "zoo_shard", "zoo_merge"}, e2e.text
+    assert set(jobs.values()) == {"dataset", "smallcnnzoo", "inr_zoo", "zoo_shard", "zoo_merge"}, e2e.text
     for job_id in jobs:  # submitit's logs name the SLURM job they ran in
         logs = e2e.folder(job_id)
         text = (logs / f"{job_id}_0_log.err").read_text() + (logs / f"{job_id}_0_log.out").read_text()
