@@ -44,6 +44,8 @@ LAYOUT_ORDER = (
 )
 """The order of the variables' column slices in weights.npy (and of the rows of layout.csv)."""
 
+# The upstream metrics.csv config columns, written out here independently of the reader's list (convert.py), so
+# that the fixtures built from this module catch a reader that drifts from the upstream header.
 CONFIG_NAMES = (
     "activation",
     "b_init",
