@@ -37,7 +37,7 @@ import torch
 
 from symzoo.align.rebasin import align_pair
 from symzoo.bench.encode import random_params
-from symzoo.bench.timing import interleaved_medians
+from symzoo.bench.timing import device_label, interleaved_medians
 from symzoo.config import entry
 from symzoo.models.autoencoder import Architecture, build_autoencoder
 from symzoo.nets.spec import NetSpec, small_cnn_zoo_spec
@@ -158,7 +158,7 @@ def bench_canonicalize(
         return [row[key] for row in mlp]
 
     return {
-        "device": "CUDA " + torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU",
+        "device": device_label(device),
         "architecture": ARCHITECTURE,
         "zoo_size": zoo_size,
         "train_network_steps": TRAIN_NETWORK_STEPS,

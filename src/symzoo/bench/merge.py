@@ -30,7 +30,7 @@ from torch import nn
 
 from symzoo.bench.child import in_child
 from symzoo.bench.encode import random_params
-from symzoo.bench.timing import interleaved_medians
+from symzoo.bench.timing import device_label, interleaved_medians
 from symzoo.merge.interpolate import PASS_BYTES, alphas, curves, interpolate, plan_passes
 from symzoo.nets.functional import activation_floats
 from symzoo.nets.spec import NetSpec, small_cnn_zoo_spec
@@ -142,7 +142,7 @@ def bench_merge(
         raise AssertionError("bench merge: the batched and the loop curves differ; the comparison would be void")
     batched_s, loop_s = interleaved_medians([batched, loop], device, min_rounds=repeats)
     return {
-        "device": "CUDA " + torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU",
+        "device": device_label(device),
         "pairs": pairs,
         "alphas": n_alphas,
         "images": images,

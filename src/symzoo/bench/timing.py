@@ -14,6 +14,11 @@ def _synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def device_label(device: torch.device) -> str:
+    """What a benchmark reports it ran on: ``CUDA <GPU name>`` or ``CPU``."""
+    return f"CUDA {torch.cuda.get_device_name(device)}" if device.type == "cuda" else "CPU"
+
+
 def timed(fn: Callable[[], object], device: torch.device) -> float:
     """Wall seconds of one call of ``fn``, waiting for the device's queued work on both sides."""
     _synchronize(device)
