@@ -109,7 +109,11 @@ def test_the_targets_table_judges_classifiers_and_marks_accuracy_targets_na_for_
         ]
     )
     summary = pl.DataFrame(schema={"zoo": pl.String, "method": pl.String, "loss_barrier_mean": pl.Float64})
-    lines = {line.split(" | ")[0][2:]: line for line in targets_markdown(fidelity, summary).splitlines()[2:]}
+    lines = {}
+    for zoo, task in (("mlp", "classification"), ("inr", "inr")):  # the zoo's task, from its spec
+        table = targets_markdown(fidelity.filter(pl.col("zoo") == zoo), summary, task)
+        lines |= {line.split(" | ")[0][2:]: line for line in table.splitlines()[2:]}
+        assert ("render MSE < oracle" in table) == (task == "inr")
     assert "+0.010 (reached)" in lines["mlp"] and "0.850 (reached)" in lines["mlp"]
     assert "0.080 vs 0.130 (reached)" in lines["mlp"]
     assert "n/a (INR: PSNR gap -90.0 dB)" in lines["inr"] and "not reached" in lines["inr"]  # KL vs oracle only

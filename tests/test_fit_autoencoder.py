@@ -22,7 +22,7 @@ from symzoo.data.images import load_image_set, save_image_set
 from symzoo.data.zoo import finalize_models, read_zoo, write_zoo
 from symzoo.fit.fidelity import METRICS as FIDELITY
 from symzoo.fit.fidelity import fidelity, log_probs
-from symzoo.fit.loop import HISTORY_SCHEMA, FitSettings
+from symzoo.fit.autoencoder import HISTORY_SCHEMA, FitSettings
 from symzoo.fit.loss import kl_loss
 from symzoo.models.autoencoder import load_autoencoder, reconstruct
 from symzoo.nets.functional import batched_forward
@@ -130,9 +130,9 @@ def test_short_run_learns_and_writes_outputs(data, tmp_path):
     assert not (out / CHECKPOINT).exists()
     history = pl.read_parquet(out / HISTORY)
     assert history.columns == list(HISTORY_SCHEMA)
-    assert history["epoch"].to_list() == list(range(1, TINY.epochs + 1))
+    assert history["epoch"].to_list() == list(range(1, TINY.optim.epochs + 1))
     assert history["val_kl"][-1] < history["val_kl"][0]
-    assert history["step"][-1] == TINY.epochs * math.ceil(summary["networks"]["train"] / TINY.batch_size)
+    assert history["step"][-1] == TINY.optim.epochs * math.ceil(summary["networks"]["train"] / TINY.optim.batch_size)
 
     on_disk = json.loads((out / SUMMARY).read_text())
     assert on_disk == summary
@@ -204,7 +204,7 @@ def test_kill_and_resume_gives_the_same_weights(data, tmp_path):
 KILLED_RUN = """
 import json, sys, torch
 from pathlib import Path
-from symzoo.fit.loop import FitSettings
+from symzoo.fit.autoencoder import FitSettings
 from symzoo.stages.encoder import run
 torch.set_num_threads(1)
 settings = FitSettings.from_options(json.loads(sys.argv[4]))
@@ -241,7 +241,7 @@ def test_sigkilled_process_resumes_to_the_same_weights(data, tmp_path):
     assert not (out / MODEL).exists()
     epochs = []
     _fit(data, out, long, on_epoch=lambda row: epochs.append(row["epoch"]))
-    assert 0 < len(epochs) < long.epochs  # it resumed, after the first epoch at least
+    assert 0 < len(epochs) < long.optim.epochs  # it resumed, after the first epoch at least
     _fit(data, tmp_path / "whole", long)
     a, b = (torch.load(d / MODEL, weights_only=True)["state_dict"] for d in (tmp_path / "whole", out))
     assert all(torch.equal(tensor, b[name]) for name, tensor in a.items())

@@ -251,8 +251,8 @@ def test_inr_zoo_config_entries_and_encoder_overrides_are_validated():
 
 
 def test_pair_curves_of_inrs_score_renders_against_the_mixed_image():
-    """INR curves: loss is the render MSE against (1 - alpha) image_A + alpha image_B, accuracy its PSNR, kl_a /
-    kl_b the MSE from the originals' renders (0 at their own end)."""
+    """INR curves: loss is the render MSE against (1 - alpha) image_A + alpha image_B, score its PSNR, dist_a /
+    dist_b the MSE from the originals' renders (0 at their own end)."""
     from symzoo.merge.interpolate import alphas, curves
 
     spec, theta = _generic_sirens(4)
@@ -265,5 +265,102 @@ def test_pair_curves_of_inrs_score_renders_against_the_mixed_image():
     torch.testing.assert_close(values["loss"][:, 2], (rb - truth[1]).square().mean(-1).double())
     mid = render(spec, (a + b) / 2, coords)
     torch.testing.assert_close(values["loss"][:, 1], (mid - truth.mean(0)).square().mean(-1).double())
-    torch.testing.assert_close(values["accuracy"], -10 * torch.log10(values["loss"]))
-    assert values["kl_a"][:, 0].abs().max() < 1e-12 and values["kl_b"][:, 2].abs().max() < 1e-12
+    torch.testing.assert_close(values["score"], -10 * torch.log10(values["loss"]))
+    assert values["dist_a"][:, 0].abs().max() < 1e-12 and values["dist_b"][:, 2].abs().max() < 1e-12
+
+
+def test_the_task_is_stored_in_arch_json_and_old_files_infer_it():
+    """One task switch: ``spec.task``, written into arch.json; an arch.json without it gets its activation's."""
+    from symzoo.merge.interpolate import score_column
+    from symzoo.nets.spec import task_of
+
+    siren, classifier = siren_spec(), NetSpec("mlp", (1, 8, 8), (4,), 10, "tanh")
+    assert (siren.task, classifier.task) == ("inr", "classification") and siren.is_inr and not classifier.is_inr
+    for spec in (siren, classifier):
+        stored = spec.to_dict()
+        assert stored["spec"]["task"] == spec.task
+        assert NetSpec.from_dict(stored) == spec and task_of(stored) == spec.task
+        old = {**stored, "spec": {k: v for k, v in stored["spec"].items() if k != "task"}}  # before the field
+        assert NetSpec.from_dict(old) == spec and task_of(old) == spec.task
+    assert NetSpec("mlp", (2, 1, 1), (8,), 1, "sine", task="inr") == siren_spec((8,))
+    with pytest.raises(ValueError, match="task"):
+        NetSpec("mlp", (1, 8, 8), (4,), 10, "tanh", task="inr")  # an INR is a SIREN
+    with pytest.raises(ValueError, match="task"):
+        NetSpec("mlp", (1, 8, 8), (4,), 10, "tanh", task="regression")
+    assert (score_column("inr"), score_column(siren), score_column("classification")) == ("psnr", "psnr", "test_accuracy")
+
+
+def test_an_inr_zoo_s_arch_json_names_its_task(inr_zoo, tmp_path):
+    import json
+    import shutil
+
+    from symzoo.data.zoo import read_task, read_zoo
+
+    arch = json.loads((inr_zoo / "zoo/arch.json").read_text())
+    assert arch["spec"]["task"] == "inr" and read_task(inr_zoo / "zoo") == "inr"
+    old = tmp_path / "old"  # an INR zoo written before the task was stored
+    shutil.copytree(inr_zoo / "zoo", old)
+    del arch["spec"]["task"]
+    (old / "arch.json").write_text(json.dumps(arch))
+    assert read_task(old) == "inr" and read_zoo(old).spec == read_zoo(inr_zoo / "zoo").spec
+
+
+def _report_curves(zoo: str, task: str, score: float, kind: str | None = None):
+    """Curves of four methods x two pairs x five alphas, task-neutral columns: a bump in loss, a dip in score."""
+    import polars as pl
+
+    rows = []
+    for method in ("naive", "rebasin", "medoid", "ae_scalegmn"):
+        for pair in (0, 1):
+            for alpha in np.linspace(0, 1, 5):
+                bump = math.sin(math.pi * alpha) * (0.1 + 0.01 * pair)
+                rows.append(
+                    {"zoo": zoo, "method": method, "pair_id": pair, "model_a": 2 * pair, "model_b": 2 * pair + 1,
+                     "alpha": alpha, "split": "test", "loss": 0.5 + bump, "score": score - bump,
+                     "dist_a": alpha * 0.2, "dist_b": (1 - alpha) * 0.2, "orig_loss_a": 0.5, "orig_loss_b": 0.5,
+                     "orig_score_a": score, "orig_score_b": score, "task": task}  # fmt: skip
+                )
+    frame = pl.DataFrame(rows)
+    return frame if kind is None else frame.with_columns(pl.lit(kind).alias("kind"))
+
+
+def test_barriers_md_gives_inr_zoos_their_own_section_and_units():
+    """An INR zoo's rows (score: PSNR in dB, dist: render MSE) never sit beside a classifier's accuracy."""
+    import polars as pl
+
+    from symzoo.report.tables import FIDELITY_COLUMNS, build_tables
+
+    curves = pl.concat([_report_curves("mlp", "classification", 0.9), _report_curves("inr", "inr", 95.0)])
+    orbit = pl.concat(
+        [_report_curves("mlp", "classification", 0.9, "permutation"), _report_curves("inr", "inr", 95.0, "both")]
+    )
+    fidelity = pl.DataFrame(
+        [
+            {"zoo": zoo, "model": model, "split": split, "n": 10}
+            | {c: 0.5 for c in FIDELITY_COLUMNS}
+            | ({"agreement": math.nan, "acc_gap": -92.0} if zoo == "inr" else {})
+            for zoo in ("mlp", "inr")
+            for model in ("ae_scalegmn", "nearest_train")
+            for split in ("train", "test")
+        ]
+    )
+    tables = build_tables(curves, orbit, pl.DataFrame(), fidelity)
+    text = tables["barriers.md"]
+    classifiers, inrs = text.split("# INR zoos (image fitting)")
+    assert classifiers.startswith("# Classifier zoos\n")
+    assert "| mlp |" in classifiers and "| inr |" not in classifiers
+    assert "PSNR" not in classifiers and "render MSE" not in classifiers and "95." not in classifiers
+    assert "| inr |" in inrs and "| mlp |" not in inrs
+    assert "`score` (`score_barrier`" in inrs and "PSNR of the same in dB" in inrs and "render MSE < oracle" in inrs
+    assert "the render MSE of each endpoint" in inrs and "## INR orbit" in inrs
+    for section in (classifiers, inrs):
+        assert section.count("## Barriers (mean ± 95% CI over pairs)") == 1
+    # the tables' columns are task-neutral; the curves keep their task
+    barriers = tables["barriers.parquet"]
+    assert {"score_barrier", "endpoint_dist", "endpoint_score_gap", "mid_dist", "score_a", "orig_score_b"} <= set(
+        barriers.columns
+    )
+    assert not any("acc" in c or "kl" in c for c in (*barriers.columns, *tables["barriers_summary.parquet"].columns))
+    assert set(tables["curves.parquet"]["task"]) == {"classification", "inr"}
+    assert {"mid_mse_mean", "endpoint_dist_mean"} <= set(tables["inr_orbit.parquet"].columns)
+    assert tables["interpolation.csv"].columns == ["zoo", "method", "split", "alpha", "loss", "score"]

@@ -18,6 +18,7 @@ RANKS = {
     "atomic": 0,
     "device": 0,
     "checkpoint": 0,
+    "metrics": 0,
     "nets": 1,
     "data": 2,
     "sources": 3,
@@ -36,7 +37,7 @@ RANKS = {
 
 
 def layer(module: str) -> str:
-    """``symzoo.fit.loop`` → ``fit``; ``symzoo`` → ``__init__``."""
+    """``symzoo.fit.train`` → ``fit``; ``symzoo`` → ``__init__``."""
     parts = module.split(".")
     return parts[1] if len(parts) > 1 else "__init__"
 

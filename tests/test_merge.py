@@ -32,13 +32,13 @@ from tests.test_nets import init_params
 SPEC = NetSpec("mlp", (1, 4, 4), (6, 5), 3, "tanh")
 
 
-def curve(loss, accuracy, kl_a=0.0, kl_b=0.0, orig=None) -> pl.DataFrame:
-    """A curve table; the originals' loss and accuracy default to the curve's own endpoints."""
+def curve(loss, score, dist_a=0.0, dist_b=0.0, orig=None) -> pl.DataFrame:
+    """A curve table; the originals' loss and score default to the curve's own endpoints."""
     a = np.linspace(0, 1, len(loss))
-    orig = orig or (loss[0], loss[-1], accuracy[0], accuracy[-1])
-    names = ("orig_loss_a", "orig_loss_b", "orig_acc_a", "orig_acc_b")
+    orig = orig or (loss[0], loss[-1], score[0], score[-1])
+    names = ("orig_loss_a", "orig_loss_b", "orig_score_a", "orig_score_b")
     return pl.DataFrame(
-        {"pair_id": 0, "alpha": a, "loss": loss, "accuracy": accuracy, "kl_a": kl_a, "kl_b": kl_b}
+        {"pair_id": 0, "alpha": a, "loss": loss, "score": score, "dist_a": dist_a, "dist_b": dist_b}
         | dict(zip(names, orig))
     )
 
@@ -47,34 +47,34 @@ def test_barrier_of_a_straight_line_is_zero():
     a = np.linspace(0, 1, 21)
     row = pair_barriers(curve(1 + 2 * a, 0.9 - 0.4 * a)).row(0, named=True)
     assert row["loss_barrier"] == pytest.approx(0, abs=1e-12)
-    assert row["acc_barrier"] == pytest.approx(0, abs=1e-12)
+    assert row["score_barrier"] == pytest.approx(0, abs=1e-12)
     # Ainsworth's variant measures against the mean of the endpoints: the higher end shows up
     assert row["loss_barrier_mid"] == pytest.approx(1.0)
     flat = pair_barriers(curve(np.full(21, 0.7), np.full(21, 0.8))).row(0, named=True)
-    assert all(flat[m] == pytest.approx(0, abs=1e-12) for m in ("loss_barrier_mid", "acc_barrier_mid"))
+    assert all(flat[m] == pytest.approx(0, abs=1e-12) for m in ("loss_barrier_mid", "score_barrier_mid"))
 
 
 def test_barriers_against_the_originals_and_endpoint_fidelity():
     """A path between two replacement networks: its own barrier is 0, against the originals it is not."""
     a = np.linspace(0, 1, 21)
-    kl_a, kl_b = 0.3 + a, 1.3 - a  # KL of each path network from the two originals
-    row = pair_barriers(curve(np.full(21, 0.5), np.full(21, 0.9), kl_a, kl_b, orig=(0.2, 0.4, 0.8, 0.7))).row(
+    dist_a, dist_b = 0.3 + a, 1.3 - a  # distance (KL) of each path network from the two originals
+    row = pair_barriers(curve(np.full(21, 0.5), np.full(21, 0.9), dist_a, dist_b, orig=(0.2, 0.4, 0.8, 0.7))).row(
         0, named=True
     )
     assert row["loss_barrier"] == pytest.approx(0, abs=1e-12)
     assert row["loss_barrier_orig"] == pytest.approx(0.3)  # 0.5 - 0.2 at alpha = 0
-    assert row["endpoint_kl"] == pytest.approx(0.3)  # KL(A || end A) = KL(B || end B) = 0.3
-    assert row["endpoint_acc_gap"] == pytest.approx(((0.9 - 0.8) + (0.9 - 0.7)) / 2)
-    assert row["mid_kl"] == pytest.approx(0.8)
+    assert row["endpoint_dist"] == pytest.approx(0.3)  # KL(A || end A) = KL(B || end B) = 0.3
+    assert row["endpoint_score_gap"] == pytest.approx(((0.9 - 0.8) + (0.9 - 0.7)) / 2)
+    assert row["mid_dist"] == pytest.approx(0.8)
 
 
 def test_a_known_bump_gives_the_known_barrier():
     a = np.linspace(0, 1, 21)
     row = pair_barriers(curve(1 + a + 0.5 * np.sin(np.pi * a), 0.9 - 0.3 * np.sin(np.pi * a))).row(0, named=True)
     assert row["loss_barrier"] == pytest.approx(0.5)
-    assert row["acc_barrier"] == pytest.approx(0.3)
-    assert row["acc_barrier_mid"] == pytest.approx(0.3)
-    assert (row["loss_a"], row["loss_b"], row["accuracy_a"]) == pytest.approx((1.0, 2.0, 0.9))
+    assert row["score_barrier"] == pytest.approx(0.3)
+    assert row["score_barrier_mid"] == pytest.approx(0.3)
+    assert (row["loss_a"], row["loss_b"], row["score_a"]) == pytest.approx((1.0, 2.0, 0.9))
 
 
 def test_aggregate_gives_mean_std_ci_and_n():
@@ -102,7 +102,7 @@ def test_interpolation_endpoints_reproduce_the_networks_own_metrics():
     budget = 5 * 16 * activation_floats(SPEC) * 4  # one pair and 16 images per pass: groups and batches split
     assert plan_passes(SPEC, 5, len(x), budget) == (1, 16)
     values = curves(SPEC, a, b, alphas(5), x, y, budget=budget)
-    loss, acc = values["loss"].float(), values["accuracy"].float()
+    loss, acc = values["loss"].float(), values["score"].float()
     own_loss, own_acc = evaluate(SPEC, theta, x, y)
     torch.testing.assert_close(loss[:, 0], own_loss[:3])
     torch.testing.assert_close(loss[:, -1], own_loss[3:])
@@ -110,9 +110,9 @@ def test_interpolation_endpoints_reproduce_the_networks_own_metrics():
     mid_loss, _ = evaluate(SPEC, (a + b) / 2, x, y)
     torch.testing.assert_close(loss[:, 2], mid_loss)
     # KL from the references: 0 where the path meets them, and what fidelity.kl_matrix says at the midpoint
-    assert values["kl_a"][:, 0].abs().max() < 1e-6 and values["kl_b"][:, -1].abs().max() < 1e-6
+    assert values["dist_a"][:, 0].abs().max() < 1e-6 and values["dist_b"][:, -1].abs().max() < 1e-6
     mid = log_probs(SPEC, (a + b) / 2, x)
-    torch.testing.assert_close(values["kl_a"][:, 2], paired_kl(log_probs(SPEC, a, x), mid), rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(values["dist_a"][:, 2], paired_kl(log_probs(SPEC, a, x), mid), rtol=1e-4, atol=1e-6)
 
 
 @pytest.mark.parametrize("spec", [SPEC, NetSpec("cnn", (1, 28, 28), (16, 16, 16), 10, "relu")])
@@ -139,13 +139,13 @@ def test_medoid_control_has_zero_barrier_and_the_medoid_s_fidelity():
     row = pair_barriers(frame).to_dicts()
     logp_medoid = log_probs(SPEC, medoid[None], x)
     for i, r in enumerate(row):
-        assert r["loss_barrier"] == pytest.approx(0, abs=1e-6) and r["acc_barrier"] == pytest.approx(0, abs=1e-9)
+        assert r["loss_barrier"] == pytest.approx(0, abs=1e-6) and r["score_barrier"] == pytest.approx(0, abs=1e-9)
         kl = (
             paired_kl(log_probs(SPEC, a[i : i + 1], x), logp_medoid)
             + paired_kl(log_probs(SPEC, b[i : i + 1], x), logp_medoid)
         ) / 2
-        assert r["endpoint_kl"] == pytest.approx(float(kl), rel=1e-4)
-        assert r["mid_kl"] == pytest.approx(r["endpoint_kl"], rel=1e-6)  # the whole path is the medoid
+        assert r["endpoint_dist"] == pytest.approx(float(kl), rel=1e-4)
+        assert r["mid_dist"] == pytest.approx(r["endpoint_dist"], rel=1e-6)  # the whole path is the medoid
     with pytest.raises(ValueError, match="medoid"):
         endpoints("medoid", SPEC, a, b)
 
@@ -160,18 +160,19 @@ def models_frame(acc: np.ndarray) -> pl.DataFrame:
 
 def test_pairs_are_disjoint_seeded_and_from_the_top():
     models = models_frame(np.random.default_rng(0).uniform(size=400))
-    top = top_test_networks(models, 30)
+    top = top_test_networks(models, 30, "classification")
     assert (models[top]["split"] == "test").all()
     cutoff = models[top]["test_accuracy"].min()
     assert models.filter((pl.col("split") == "test") & (pl.col("test_accuracy") > cutoff)).height == 29
-    pairs = select_pairs(models, 10, 30, seed=3)
+    pairs = select_pairs(models, 10, 30, 3, "classification")
     ids = pairs["model_a"].to_list() + pairs["model_b"].to_list()
     assert len(set(ids)) == 20 and set(ids) <= set(top.tolist())
-    assert pairs.equals(select_pairs(models, 10, 30, seed=3)) and not pairs.equals(select_pairs(models, 10, 30, 4))
+    assert pairs.equals(select_pairs(models, 10, 30, 3, "classification"))
+    assert not pairs.equals(select_pairs(models, 10, 30, 4, "classification"))
     with pytest.raises(ValueError, match=r"merge.pairs = 16 needs 32 .* at most 15"):  # never silently fewer
-        select_pairs(models, 16, 30, seed=0)
+        select_pairs(models, 16, 30, 0, "classification")
     with pytest.raises(ValueError, match="merge.pairs"):
-        select_pairs(models_frame(np.array([0.5])), 1, 10, 0)
+        select_pairs(models_frame(np.array([0.5])), 1, 10, 0, "classification")
 
 
 @pytest.mark.parametrize("activation", ["tanh", "relu"])
@@ -185,12 +186,12 @@ def test_orbit_barrier_of_an_invariant_encoder_is_zero_and_naive_is_not(activati
     options = config.entry("encoder", kind="scalegmn", hidden=16, layers=2, latent=8, dropout=0.0)
     ae = build_autoencoder(spec, Architecture.from_options(options)).eval()
     frame = orbit_curves(zoo, x, y, {"naive": None, "ae_scalegmn": ae}, ["permutation", "both"], 6, 11, seed=0)
-    assert frame["kl_b"].filter(frame["method"] == "naive").abs().max() > 1e-3  # away from the transformed end...
+    assert frame["dist_b"].filter(frame["method"] == "naive").abs().max() > 1e-3  # away from the transformed end...
     naive_ends = frame.filter((pl.col("method") == "naive") & (pl.col("alpha").is_in([0.0, 1.0])))
-    assert naive_ends["kl_a"].abs().max() < 1e-5  # ...but both ends compute the original's function
+    assert naive_ends["dist_a"].abs().max() < 1e-5  # ...but both ends compute the original's function
     barriers = pair_barriers(frame, ("method", "kind", "pair_id"))
     ae_rows = barriers.filter(pl.col("method") == "ae_scalegmn")
-    assert ae_rows["loss_barrier"].abs().max() < 1e-5 and ae_rows["acc_barrier"].abs().max() < 1e-6
+    assert ae_rows["loss_barrier"].abs().max() < 1e-5 and ae_rows["score_barrier"].abs().max() < 1e-6
     naive = barriers.filter(pl.col("method") == "naive")
     assert naive["loss_barrier"].max() > 1e-2
     # the endpoints of the naive curve are the same function: equal loss at both ends
@@ -206,4 +207,4 @@ def test_mixing_the_first_layer_equals_evaluating_the_mixed_network_cnn():
     for j, alpha in enumerate(alphas(5).tolist()):
         loss, acc = evaluate(spec, (1 - alpha) * a + alpha * b, x, y)
         torch.testing.assert_close(values["loss"][:, j].float(), loss, rtol=1e-5, atol=1e-5)
-        torch.testing.assert_close(values["accuracy"][:, j].float(), acc)
+        torch.testing.assert_close(values["score"][:, j].float(), acc)

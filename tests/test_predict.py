@@ -11,7 +11,8 @@ import torch
 
 from symzoo import config
 from symzoo.data.zoo import finalize_models, write_zoo
-from symzoo.fit.predict import PredictSettings, fit_predictor, predict, regression_metrics
+from symzoo.fit.predict import PredictSettings, fit_predictor, predict
+from symzoo.metrics import regression_metrics
 from symzoo.models.predictors import build_predictor, statnn_features
 from symzoo.nets.functional import evaluate
 from symzoo.nets.spec import NetSpec
@@ -61,7 +62,7 @@ def test_predictions_are_invariant_exactly_where_the_predictor_is(activation, ki
     thetas = init_params(spec, 8)
     torch.manual_seed(0)
     s = settings(kind)
-    model = build_predictor(spec, kind, thetas, s.arch(), s.hidden, s.layers, s.dropout).eval()
+    model = build_predictor(spec, kind, thetas, s.encoder, s.hidden, s.layers, s.dropout).eval()
     g = random_transform(spec, group, (8,), torch.Generator().manual_seed(1))
     moved = transform(spec, thetas, g)
     before, after = predict(model, thetas), predict(model, moved)

@@ -75,8 +75,8 @@ def test_a_nan_point_in_the_curves_is_an_error_not_a_smaller_barrier():
     a = np.linspace(0, 1, 11)
     loss = 1 + 0.5 * np.sin(np.pi * a)
     curve = pl.DataFrame(
-        {"pair_id": 0, "alpha": a, "loss": loss, "accuracy": 0.8, "kl_a": 0.0, "kl_b": 0.0}
-        | {"orig_loss_a": 1.0, "orig_loss_b": 1.0, "orig_acc_a": 0.8, "orig_acc_b": 0.8}
+        {"pair_id": 0, "alpha": a, "loss": loss, "score": 0.8, "dist_a": 0.0, "dist_b": 0.0}
+        | {"orig_loss_a": 1.0, "orig_loss_b": 1.0, "orig_score_a": 0.8, "orig_score_b": 0.8}
     )
     assert pair_barriers(curve)["loss_barrier"][0] == pytest.approx(0.5)
     broken = curve.with_columns(

@@ -160,7 +160,7 @@ def _encoder_args(p: argparse.ArgumentParser) -> None:
 
 @command("encoder", "train an autoencoder (NG-GNN or ScaleGMN encoder) with the functional KL loss", _encoder_args)
 def _encoder(args: argparse.Namespace) -> None:
-    from symzoo.fit.loop import FitSettings
+    from symzoo.fit.autoencoder import FitSettings
     from symzoo.stages import encoder
 
     settings = FitSettings.from_options(args.options)

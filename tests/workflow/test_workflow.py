@@ -103,14 +103,18 @@ def test_tables_and_figures_are_built(workflow):
     assert set(summary["method"]) == {"naive", "rebasin", "medoid", "ae_scalegmn"}
     assert set(summary["zoo"]) == {"cnn", "mlp", "inr"} and (summary["n"] == 2).all()
     medoid = summary.filter(pl.col("method") == "medoid")
-    assert (medoid["loss_barrier_mean"].abs() < 1e-6).all() and (medoid["endpoint_kl_mean"] > 0).all()
+    assert (medoid["loss_barrier_mean"].abs() < 1e-6).all() and (medoid["endpoint_dist_mean"] > 0).all()
     curves = pl.read_parquet(workflow.root / "results/merge/mlp/naive/curves.parquet")
-    assert curves.columns[:7] == ["pair_id", "model_a", "model_b", "alpha", "split", "loss", "accuracy"]
-    assert {"kl_a", "kl_b", "orig_loss_a", "orig_acc_b"} <= set(curves.columns) and len(curves) == 2 * 5
+    assert curves.columns[:7] == ["pair_id", "model_a", "model_b", "alpha", "split", "loss", "score"]
+    assert {"dist_a", "dist_b", "orig_loss_a", "orig_score_b"} <= set(curves.columns) and len(curves) == 2 * 5
+    assert set(curves["task"]) == {"classification"}
     fidelity = pl.read_parquet(tables / "fidelity.parquet")
     assert {"ae_scalegmn", "identity", "medoid", "mean_prediction", "nearest_train"} == set(fidelity["model"])
     text = (tables / "barriers.md").read_text()
-    assert "| zoo | method |" in text and "# Fidelity of the reconstructions" in text
+    assert "| zoo | method |" in text and "## Fidelity of the reconstructions" in text
+    classifiers, inrs = text.split("# INR zoos", 1)  # each task in its own section, classifier zoos first
+    assert classifiers.startswith("# Classifier zoos") and "| inr |" not in classifiers and "PSNR" not in classifiers
+    assert "| inr |" in inrs and "| mlp |" not in inrs and "PSNR (dB)" in inrs
     generalization = pl.read_parquet(tables / "generalization.parquet")
     assert set(generalization["model"]) == {"scalegmn", "statnn", "probe_scalegmn"}
     assert set(generalization["zoo"]) == {"cnn", "mlp"} and {"tau", "r2", "l1", "tau_transformed"} <= set(
@@ -120,7 +124,7 @@ def test_tables_and_figures_are_built(workflow):
     inr = pl.read_parquet(tables / "inr_orbit.parquet")  # the INR zoo: P and PD orbits of noisy copies
     assert set(inr["zoo"]) == {"inr"} and set(inr["kind"]) == {"permutation", "both"} and (inr["n"] == 2).all()
     assert {"naive", "rebasin", "ae_scalegmn"} <= set(inr["method"]) and (inr["mid_mse_mean"] > 0).all()
-    assert "# INR orbit" in text and read_zoo(workflow.root / "results/zoo/inr").spec.is_inr
+    assert "## INR orbit" in inrs and read_zoo(workflow.root / "results/zoo/inr").spec.task == "inr"
     for name in ("interpolation", "orbit", "training", "fidelity", "generalization", "inr_orbit"):
         assert (workflow.root / f"results/figures/{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert (workflow.root / f"results/figures/{name}.pdf").read_bytes()[:5] == b"%PDF-"

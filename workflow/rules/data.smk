@@ -1,7 +1,7 @@
 rule dataset:
     """An image set (digits, CIFAR-10-GS) as results/data/{dataset}.npz."""
     output:
-        "results/data/{dataset}.npz",
+        DATASET,
     log:
         "results/logs/data/{dataset}.log",
     threads: 1

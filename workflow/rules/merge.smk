@@ -1,9 +1,9 @@
 rule pairs:
     """Disjoint pairs of the best test-split networks, shared by every merging method."""
     input:
-        zoo=zoo_files("{zoo}"),
+        zoo=ZOO_FILES,
     output:
-        "results/merge/{zoo}/pairs.parquet",
+        PAIRS,
     log:
         "results/logs/merge/{zoo}/pairs.log",
     threads: 1
@@ -20,12 +20,12 @@ rule pairs:
 rule endpoints:
     """The networks to interpolate between for one method: aligned, canonical, the medoid control or reconstructed."""
     input:
-        zoo=zoo_files("{zoo}"),
-        pairs="results/merge/{zoo}/pairs.parquet",
+        zoo=ZOO_FILES,
+        pairs=PAIRS,
         data=zoo_dataset,
         model=autoencoder_model,
     output:
-        "results/merge/{zoo}/{method}/endpoints.npy",
+        ENDPOINTS,
     log:
         "results/logs/merge/{zoo}/{method}/endpoints.log",
     threads: 1
@@ -34,7 +34,7 @@ rule endpoints:
         runtime=60,
     params:
         zoo=input_dir("zoo"),
-        model=lambda w, input: f"--model {input.model}" if input.model else "",
+        model=model_option,
         fidelity=options("fidelity"),
         seed=config["merge"]["seed"],
         device=config["device"],
@@ -47,19 +47,17 @@ rule endpoints:
 rule interpolate:
     """Test loss, accuracy and KL from the original networks along the segment of every pair, batched."""
     input:
-        zoo=zoo_files("{zoo}"),
-        pairs="results/merge/{zoo}/pairs.parquet",
-        endpoints="results/merge/{zoo}/{method}/endpoints.npy",
+        zoo=ZOO_FILES,
+        pairs=PAIRS,
+        endpoints=ENDPOINTS,
         data=zoo_dataset,
     output:
-        "results/merge/{zoo}/{method}/curves.parquet",
+        CURVES,
     log:
         "results/logs/merge/{zoo}/{method}/interpolate.log",
     threads: 1
     resources:
-        gpu=GPU,
-        mem_mb=8000,
-        runtime=60,
+        **GPU_JOB,
     params:
         zoo=input_dir("zoo"),
         alphas=config["merge"]["alphas"],
@@ -72,18 +70,16 @@ rule interpolate:
 rule orbit:
     """Each network against a random symmetry transform of itself, for every method."""
     input:
-        zoo=zoo_files("{zoo}"),
+        zoo=ZOO_FILES,
         data=zoo_dataset,
-        models=expand("results/encoders/{{zoo}}/{encoder}/model.pt", encoder=ENCODERS),
+        models=expand(ENCODER_MODEL, encoder=ENCODERS, allow_missing=True),
     output:
-        "results/merge/{zoo}/orbit.parquet",
+        ORBIT,
     log:
         "results/logs/merge/{zoo}/orbit.log",
     threads: 1
     resources:
-        gpu=GPU,
-        mem_mb=8000,
-        runtime=60,
+        **GPU_JOB,
     params:
         options=orbit_options,
         zoo=input_dir("zoo"),
@@ -101,17 +97,16 @@ rule orbit:
 rule fidelity:
     """Fidelity of one autoencoder's reconstructions on the train and test networks (test images)."""
     input:
-        zoo=zoo_files("{zoo}"),
+        zoo=ZOO_FILES,
         data=zoo_dataset,
-        model="results/encoders/{zoo}/{encoder}/model.pt",
+        model=ENCODER_MODEL,
     output:
-        "results/fidelity/{zoo}/{encoder}.parquet",
+        filled(FIDELITY_TABLE, name="{encoder}"),
     log:
         "results/logs/fidelity/{zoo}/{encoder}.log",
     threads: 1
     resources:
-        mem_mb=8000,
-        runtime=30,
+        **CPU_JOB,
     params:
         zoo=input_dir("zoo"),
         fidelity=options("fidelity"),
@@ -123,19 +118,31 @@ rule fidelity:
         " > {log} 2>&1"
 
 
+
+# The fidelity of one budget point's autoencoder (test and train networks): `fidelity` on its model.
+use rule fidelity as budget_fidelity with:
+    input:
+        zoo=ZOO_FILES,
+        data=zoo_dataset,
+        model=BUDGET_MODEL,
+    output:
+        BUDGET_FIDELITY,
+    log:
+        "results/logs/budget/{zoo}/{encoder}/{point}-fidelity.log",
+
+
 rule fidelity_controls:
     """The same measures for controls fitted on the train split: identity, medoid, mean prediction, nearest train."""
     input:
-        zoo=zoo_files("{zoo}"),
+        zoo=ZOO_FILES,
         data=zoo_dataset,
     output:
-        "results/fidelity/{zoo}/controls.parquet",
+        filled(FIDELITY_TABLE, name=CONTROLS),
     log:
         "results/logs/fidelity/{zoo}/controls.log",
     threads: 1
     resources:
-        mem_mb=8000,
-        runtime=30,
+        **CPU_JOB,
     params:
         zoo=input_dir("zoo"),
         fidelity=options("fidelity"),

@@ -1,9 +1,9 @@
 rule smallcnnzoo:
     """A Small CNN Zoo archive, downloaded (resumable, sha256) and converted to the zoo format."""
     output:
-        zoo_files("{zoo}"),
+        ZOO_FILES,
     log:
-        "results/logs/zoo/{zoo}.log",
+        ZOO_LOG,
     wildcard_constraints:
         zoo=one_of(zoos_from("smallcnnzoo")),
     threads: 1
@@ -24,7 +24,7 @@ rule zoo_shard:
     input:
         data=zoo_dataset,
     output:
-        shard_files("{zoo}", "{shard}"),
+        SHARD_FILES,
     log:
         "results/logs/zoo/{zoo}/shard-{shard}.log",
     threads: 1
@@ -44,22 +44,19 @@ rule zoo_shard:
 rule zoo_merge:
     """A generated zoo: its shards merged, one checkpoint selected, filtered and split (as a downloaded zoo)."""
     input:
-        lambda w: [f for shard in shards(w.zoo) for f in shard_files(w.zoo, shard)],
+        shard_outputs,
     output:
-        zoo_files("{zoo}"),
+        ZOO_FILES,
     log:
-        "results/logs/zoo/{zoo}.log",
+        ZOO_LOG,
     wildcard_constraints:
         zoo=one_of(zoos_from("generate")),
     threads: 1
     resources:
-        mem_mb=8000,
-        runtime=30,
+        **CPU_JOB,
     params:
         options=options("zoos"),
-        shards=lambda w: [
-            f"results/zoo/{w.zoo}/shards/{shard}" for shard in shards(w.zoo)
-        ],
+        shards=shard_dirs,
         out=output_dir,
     shell:
         "symzoo --threads {threads} zoo-merge --options {params.options:q} --out {params.out} {params.shards} > {log} 2>&1"
@@ -70,16 +67,14 @@ rule inr_zoo:
     input:
         data=zoo_dataset,
     output:
-        zoo_files("{zoo}"),
+        ZOO_FILES,
     log:
-        "results/logs/zoo/{zoo}.log",
+        ZOO_LOG,
     wildcard_constraints:
         zoo=one_of(zoos_from("inr")),
     threads: 1
     resources:
-        gpu=GPU,
-        mem_mb=8000,
-        runtime=60,
+        **GPU_JOB,
     params:
         options=options("zoos"),
         out=output_dir,

@@ -3,7 +3,7 @@
 ``results/zoo/{zoo}/`` holds
 - ``params.npy``: float32 (N, P), torch layout, memory-mapped on read;
 - ``models.parquet``: one row per network (row i describes ``params[i]``);
-- ``arch.json``: the :class:`NetSpec`, its parameter layout, and where the zoo came from.
+- ``arch.json``: the :class:`NetSpec` (with the zoo's ``task``), its parameter layout, and where the zoo came from.
 
 Finiteness is checked once, on write (:func:`write_zoo` refuses NaN/inf parameters); readers map the parameters
 without scanning them, and :func:`read_models` reads the table alone.
@@ -23,7 +23,7 @@ import polars as pl
 import torch
 
 from symzoo.atomic import atomic_path
-from symzoo.nets.spec import NetSpec
+from symzoo.nets.spec import NetSpec, task_of
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +187,18 @@ def read_models(root: str | Path, num_networks: int | None = None) -> pl.DataFra
         raise ZooFormatError(f"{path}: not a readable Parquet file ({err})") from err
     _validate_models(models, len(models) if num_networks is None else num_networks, str(path))
     return models
+
+
+def read_task(root: str | Path) -> str:
+    """The task of the zoo at ``root`` (``classification`` or ``inr``), from its ``arch.json`` alone
+    (:func:`symzoo.nets.spec.task_of`: an ``arch.json`` written before the task was stored gets its activation's)."""
+    path = Path(root) / ARCH
+    if not path.is_file():
+        raise FileNotFoundError(f"zoo {root}: missing {path}")
+    try:
+        return task_of(json.loads(path.read_text()))
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+        raise ZooFormatError(f"{path}: not a valid architecture file ({err})") from err
 
 
 def read_zoo(root: str | Path) -> Zoo:

@@ -1,20 +1,24 @@
-"""Loss and accuracy barriers of interpolation curves, per pair and aggregated, with the endpoints' fidelity.
+"""Loss and score barriers of interpolation curves, per pair and aggregated, with the endpoints' fidelity.
 
-For a curve L(alpha) from network A (alpha = 0) to B (alpha = 1):
+The names are task-neutral, like the curves' (:mod:`symzoo.merge.interpolate`): ``loss`` is the test
+cross-entropy of a classifier and the render MSE of an INR, ``score`` its test accuracy or PSNR (dB), ``dist`` the
+KL between predictions or the MSE between renders (units per task: :mod:`symzoo.report.units`).
+
+For a curve L(alpha) from network A (alpha = 0) to B (alpha = 1), with score S(alpha):
 - ``loss_barrier``: max over alpha of L(alpha) - ((1 - alpha) L(0) + alpha L(1))  (Entezari et al. 2022);
 - ``loss_barrier_mid``: max over alpha of L(alpha) - (L(0) + L(1)) / 2  (Ainsworth et al. 2023);
-- ``acc_barrier`` / ``acc_barrier_mid``: the same for accuracy, as the drop below the line / the mean:
-  max over alpha of ((1 - alpha) A(0) + alpha A(1)) - A(alpha), and (A(0) + A(1)) / 2 - min over alpha A(alpha).
+- ``score_barrier`` / ``score_barrier_mid``: the same for the score, as the drop below the line / the mean:
+  max over alpha of ((1 - alpha) S(0) + alpha S(1)) - S(alpha), and (S(0) + S(1)) / 2 - min over alpha S(alpha).
 All four are >= 0 up to the endpoints (alpha = 0 and 1 contribute 0 to the first and third).
 
 A barrier is measured against the curve's own endpoints, so replacing both endpoints by one good network wins
-it. With the original networks' losses L_A, L_B and the KL of each path network from the originals (``kl_a``,
-``kl_b``, from :func:`symzoo.merge.interpolate.curves`) every pair also gets:
+it. With the original networks' losses L_A, L_B and the distance of each path network from the originals
+(``dist_a``, ``dist_b``, from :func:`symzoo.merge.interpolate.curves`) every pair also gets:
 - ``loss_barrier_orig``: max over alpha of L(alpha) - ((1 - alpha) L_A + alpha L_B): the path against the
   originals' losses (negative when the path is better than the originals);
-- ``endpoint_kl``: mean of KL(A || endpoint A) and KL(B || endpoint B) (0 for exact alignments);
-- ``endpoint_acc_gap``: mean of accuracy(endpoint) - accuracy(original) over both ends;
-- ``mid_kl``: the midpoint's (alpha nearest 0.5) mean KL from its two parents A and B.
+- ``endpoint_dist``: mean of dist(A, endpoint A) and dist(B, endpoint B) (0 for exact alignments);
+- ``endpoint_score_gap``: mean of score(endpoint) - score(original) over both ends;
+- ``mid_dist``: the midpoint's (alpha nearest 0.5) mean distance from its two parents A and B.
 """
 
 from __future__ import annotations
@@ -22,12 +26,12 @@ from __future__ import annotations
 import polars as pl
 from scipy import stats
 
-BARRIERS = ("loss_barrier", "loss_barrier_mid", "acc_barrier", "acc_barrier_mid")
-FIDELITY = ("loss_barrier_orig", "endpoint_kl", "endpoint_acc_gap", "mid_kl")
+BARRIERS = ("loss_barrier", "loss_barrier_mid", "score_barrier", "score_barrier_mid")
+FIDELITY = ("loss_barrier_orig", "endpoint_dist", "endpoint_score_gap", "mid_dist")
 METRICS = (*BARRIERS, *FIDELITY)
 
 
-VALUES = ("alpha", "loss", "accuracy", "kl_a", "kl_b", "orig_loss_a", "orig_loss_b", "orig_acc_a", "orig_acc_b")
+VALUES = ("alpha", "loss", "score", "dist_a", "dist_b", "orig_loss_a", "orig_loss_b", "orig_score_a", "orig_score_b")
 
 
 def check_complete(curves: pl.DataFrame, by: list[str]) -> None:
@@ -45,10 +49,11 @@ def check_complete(curves: pl.DataFrame, by: list[str]) -> None:
 
 
 def pair_barriers(curves: pl.DataFrame, by: list[str] | tuple[str, ...] = ("pair_id",)) -> pl.DataFrame:
-    """One row per curve (grouped by ``by``): barriers, endpoint fidelity and the endpoints' loss and accuracy.
+    """One row per curve (grouped by ``by``): barriers, endpoint fidelity and the endpoints' loss and score
+    (``loss_a``, ``loss_b``, ``score_a``, ``score_b``, and the originals' ``orig_*``).
 
-    ``curves`` has ``alpha``, ``loss``, ``accuracy``, ``kl_a``, ``kl_b`` and the originals' ``orig_loss_a``,
-    ``orig_loss_b``, ``orig_acc_a``, ``orig_acc_b`` (constant within a curve).
+    ``curves`` has ``alpha``, ``loss``, ``score``, ``dist_a``, ``dist_b`` and the originals' ``orig_loss_a``,
+    ``orig_loss_b``, ``orig_score_a``, ``orig_score_b`` (constant within a curve).
     """
     by = list(by)
     check_complete(curves, by)
@@ -56,29 +61,31 @@ def pair_barriers(curves: pl.DataFrame, by: list[str] | tuple[str, ...] = ("pair
     first, last = alpha.arg_min(), alpha.arg_max()
     middle = (alpha - 0.5).abs().arg_min()
     loss0, loss1 = pl.col("loss").gather(first).first(), pl.col("loss").gather(last).first()
-    acc0, acc1 = pl.col("accuracy").gather(first).first(), pl.col("accuracy").gather(last).first()
+    score0, score1 = pl.col("score").gather(first).first(), pl.col("score").gather(last).first()
     orig_loss_a, orig_loss_b = pl.col("orig_loss_a").first(), pl.col("orig_loss_b").first()
-    orig_acc_a, orig_acc_b = pl.col("orig_acc_a").first(), pl.col("orig_acc_b").first()
-    kl_a0, kl_b1 = pl.col("kl_a").gather(first).first(), pl.col("kl_b").gather(last).first()
+    orig_score_a, orig_score_b = pl.col("orig_score_a").first(), pl.col("orig_score_b").first()
+    dist_a0, dist_b1 = pl.col("dist_a").gather(first).first(), pl.col("dist_b").gather(last).first()
     return (
         curves.group_by(by, maintain_order=True)
         .agg(
             (pl.col("loss") - ((1 - alpha) * loss0 + alpha * loss1)).max().alias("loss_barrier"),
             (pl.col("loss").max() - (loss0 + loss1) / 2).alias("loss_barrier_mid"),
-            (((1 - alpha) * acc0 + alpha * acc1) - pl.col("accuracy")).max().alias("acc_barrier"),
-            ((acc0 + acc1) / 2 - pl.col("accuracy").min()).alias("acc_barrier_mid"),
+            (((1 - alpha) * score0 + alpha * score1) - pl.col("score")).max().alias("score_barrier"),
+            ((score0 + score1) / 2 - pl.col("score").min()).alias("score_barrier_mid"),
             (pl.col("loss") - ((1 - alpha) * orig_loss_a + alpha * orig_loss_b)).max().alias("loss_barrier_orig"),
-            ((kl_a0 + kl_b1) / 2).alias("endpoint_kl"),
-            ((acc0 - orig_acc_a + acc1 - orig_acc_b) / 2).alias("endpoint_acc_gap"),
-            ((pl.col("kl_a").gather(middle).first() + pl.col("kl_b").gather(middle).first()) / 2).alias("mid_kl"),
+            ((dist_a0 + dist_b1) / 2).alias("endpoint_dist"),
+            ((score0 - orig_score_a + score1 - orig_score_b) / 2).alias("endpoint_score_gap"),
+            ((pl.col("dist_a").gather(middle).first() + pl.col("dist_b").gather(middle).first()) / 2).alias(
+                "mid_dist"
+            ),
             loss0.alias("loss_a"),
             loss1.alias("loss_b"),
-            acc0.alias("accuracy_a"),
-            acc1.alias("accuracy_b"),
+            score0.alias("score_a"),
+            score1.alias("score_b"),
             orig_loss_a,
             orig_loss_b,
-            orig_acc_a,
-            orig_acc_b,
+            orig_score_a,
+            orig_score_b,
         )
         .sort(by)
     )

@@ -1,20 +1,26 @@
 """Pairwise linear interpolation: pairs of networks, (1 - alpha) theta_A + alpha theta_B, evaluated in bulk.
 
 Every pair x alpha of a method is one network of a batched (vmapped) evaluation through the shared functional
-forward (:func:`symzoo.nets.functional.batched_forward`). Besides loss and accuracy, every network on a path is
-compared with the two original networks of its pair (KL from each), so endpoints that do not compute their
-originals' functions show.
+forward (:func:`symzoo.nets.functional.batched_forward`). Besides ``loss`` and ``score``, every network on a path
+is compared with the two original networks of its pair (``dist_a``, ``dist_b``), so endpoints that do not compute
+their originals' functions show.
 
-INR zoos (SIRENs) are scored on their renders: ``x`` is the pixel grid and ``y`` (2, n, pixels) holds the
-ground-truth images of each pair's A and B. ``loss`` is then the pixel MSE of the path network's render against
-the image mixed like the parameters, (1 - alpha) image_A + alpha image_B (the ground truth itself for a network
-and a transformed copy of it, the paper's INR orbit score), ``accuracy`` the PSNR (dB) of the same, and
-``kl_a`` / ``kl_b`` the MSE between the path network's render and ``ref_a``'s / ``ref_b``'s.
+The column names mean the same for every zoo; what they measure follows the zoo's task (``spec.task``, written
+into every curves table as ``task``; units: :mod:`symzoo.report.units`):
+
+- ``classification``: ``loss`` the test cross-entropy, ``score`` the test accuracy, ``dist_a`` / ``dist_b`` the
+  mean KL(ref || path network) over the test images;
+- ``inr`` (SIRENs, scored on their renders): ``x`` is the pixel grid and ``y`` (2, n, pixels) holds the
+  ground-truth images of each pair's A and B. ``loss`` is the pixel MSE of the path network's render against the
+  image mixed like the parameters, (1 - alpha) image_A + alpha image_B (the ground truth itself for a network and a
+  transformed copy of it, the paper's INR orbit score), ``score`` the PSNR (dB) of the same, and ``dist_a`` /
+  ``dist_b`` the MSE between the path network's render and ``ref_a``'s / ``ref_b``'s.
 """
 
 from __future__ import annotations
 
 import logging
+import warnings
 
 import numpy as np
 import polars as pl
@@ -22,33 +28,45 @@ import torch
 import torch.nn.functional as F
 
 from symzoo.nets.functional import activation_floats, batched_forward, first_layer, forward_from_first, render
-from symzoo.nets.spec import NetSpec
+from symzoo.nets.spec import TASKS, NetSpec
 
 log = logging.getLogger(__name__)
 
-
-def score_column(models: pl.DataFrame) -> str:
-    """The column networks are ranked by: ``test_accuracy``, or ``psnr`` for an INR zoo (no test accuracy)."""
-    return "psnr" if "psnr" in models.columns and models["test_accuracy"].is_null().all() else "test_accuracy"
+SCORE_COLUMNS = {"classification": "test_accuracy", "inr": "psnr"}
+"""Per task (:data:`symzoo.nets.spec.TASKS`), the ``models.parquet`` column networks are ranked by."""
 
 
-def top_test_networks(models: pl.DataFrame, top: int) -> np.ndarray:
-    """Row ids of the ``top`` kept test-split networks with the highest test accuracy (INRs: PSNR; ties by id)."""
+def score_column(task: str | NetSpec) -> str:
+    """The ``models.parquet`` column networks are ranked by, for a zoo's task (or its spec): ``test_accuracy``,
+    or ``psnr`` for an INR zoo (which has no test accuracy)."""
+    if isinstance(task, pl.DataFrame):  # transitional, for callers that still pass the models table: remove
+        warnings.warn("score_column(models) is deprecated: pass the zoo's spec.task", DeprecationWarning, 2)
+        return "psnr" if "psnr" in task.columns and task["test_accuracy"].is_null().all() else "test_accuracy"
+    task = task.task if isinstance(task, NetSpec) else task
+    if task not in SCORE_COLUMNS:
+        raise ValueError(f"unknown zoo task {task!r}, not one of {TASKS}")
+    return SCORE_COLUMNS[task]
+
+
+def top_test_networks(models: pl.DataFrame, top: int, task: str) -> np.ndarray:
+    """Row ids of the ``top`` kept test-split networks with the highest test accuracy (INRs: PSNR; ties by id);
+    ``task``: the zoo's (``spec.task``)."""
     return (
         models.filter(pl.col("kept") & (pl.col("split") == "test"))
-        .sort([score_column(models), "model_id"], descending=[True, False])
+        .sort([score_column(task), "model_id"], descending=[True, False])
         .head(top)["model_id"]
         .to_numpy()
     )
 
 
-def select_pairs(models: pl.DataFrame, n_pairs: int, top: int, seed: int) -> pl.DataFrame:
-    """``n_pairs`` disjoint pairs drawn (seeded) from the ``top`` kept test-split networks by test accuracy.
+def select_pairs(models: pl.DataFrame, n_pairs: int, top: int, seed: int, task: str) -> pl.DataFrame:
+    """``n_pairs`` disjoint pairs drawn (seeded) from the ``top`` kept test-split networks by test accuracy (INR
+    zoos, ``task`` ``inr``: by PSNR).
 
     Returns pair_id, model_a, model_b (row indices of the zoo). Fewer than ``2 n_pairs`` candidates is an error
     that says how many pairs the zoo allows (a silently smaller experiment would be misread).
     """
-    candidates = top_test_networks(models, top)
+    candidates = top_test_networks(models, top, task)
     if 2 * n_pairs > len(candidates):
         raise ValueError(
             f"merge.pairs = {n_pairs} needs {2 * n_pairs} kept test-split networks among the top {top}, the zoo has "
@@ -99,9 +117,9 @@ def curves(
     budget: int = PASS_BYTES,
 ) -> dict[str, torch.Tensor]:
     """Along the segments from a to b (n, P) at weights alpha (K,), on images x with labels y: ``loss``
-    (cross-entropy) and ``accuracy``, and, against reference networks ``ref_a`` / ``ref_b`` (n, P; default a / b,
-    e.g. the original networks when a and b are their reconstructions), ``kl_a`` / ``kl_b``: the mean
-    KL(ref || path network) over images. Each value is (n, K).
+    (cross-entropy) and ``score`` (accuracy), and, against reference networks ``ref_a`` / ``ref_b`` (n, P; default
+    a / b, e.g. the original networks when a and b are their reconstructions), ``dist_a`` / ``dist_b``: the mean
+    KL(ref || path network) over images. Each value is (n, K). INR zoos: see the module docstring.
 
     All K alphas of a group of pairs run in one pass. The first layer is linear in the parameters, so it is
     computed once for each end and mixed, (1 - alpha) z_A + alpha z_B, instead of K times; passes are sized by
@@ -130,16 +148,17 @@ def curves(
             ref = F.log_softmax(batched_forward(spec, refs, xb), dim=-1).unflatten(0, (2, g)).unsqueeze(2)
             values = {
                 "loss": -logp.gather(-1, yb.view(1, 1, -1, 1).expand(g, k, -1, 1)).squeeze(-1),
-                "accuracy": (logits.argmax(-1) == yb).to(logp.dtype),
-                "kl_a": (ref[0].exp() * (ref[0] - logp)).sum(-1),
-                "kl_b": (ref[1].exp() * (ref[1] - logp)).sum(-1),
+                "score": (logits.argmax(-1) == yb).to(logp.dtype),
+                "dist_a": (ref[0].exp() * (ref[0] - logp)).sum(-1),
+                "dist_b": (ref[1].exp() * (ref[1] - logp)).sum(-1),
             }
             for name, value in values.items():
                 out[name][group] += value.sum(-1).double()
     return {name: (value / len(x)) for name, value in out.items()}
 
 
-CURVE_VALUES = ("loss", "accuracy", "kl_a", "kl_b")
+CURVE_VALUES = ("loss", "score", "dist_a", "dist_b")
+"""The values of a curve, each (n, K): see :func:`curves` and the module docstring for what they measure."""
 
 
 def _render_curves(spec, a, b, alpha, x, y, ref_a, ref_b, budget) -> dict[str, torch.Tensor]:
@@ -157,8 +176,8 @@ def _render_curves(spec, a, b, alpha, x, y, ref_a, ref_b, budget) -> dict[str, t
         truth = (1 - mix) * y[0, group, None] + mix * y[1, group, None]
         error = (path - truth).double().square().mean(-1)
         out["loss"][group] = error
-        out["accuracy"][group] = -10 * torch.log10(error.clamp_min(1e-12))
-        for name, ref in (("kl_a", ref_a), ("kl_b", ref_b)):
+        out["score"][group] = -10 * torch.log10(error.clamp_min(1e-12))
+        for name, ref in (("dist_a", ref_a), ("dist_b", ref_b)):
             out[name][group] = (path - render(spec, ref[group], x)[:, None]).double().square().mean(-1)
     return out
 
@@ -190,20 +209,20 @@ def curves_table(
     y: torch.Tensor,
     split: str = "test",
 ) -> pl.DataFrame:
-    """:func:`curves_frame` of the segments a → b with KL from the originals ``ref_a`` / ``ref_b``, plus the
-    originals' own loss and accuracy (``orig_loss_a``, ``orig_loss_b``, ``orig_acc_a``, ``orig_acc_b``) and the
-    ``task`` (``classification``, or ``inr``: loss is a render MSE, accuracy a PSNR)."""
+    """:func:`curves_frame` of the segments a → b with the distances ``dist_a`` / ``dist_b`` from the originals
+    ``ref_a`` / ``ref_b``, plus the originals' own loss and score (``orig_loss_a``, ``orig_loss_b``,
+    ``orig_score_a``, ``orig_score_b``) and the zoo's ``task`` (``spec.task``: ``classification``, or ``inr``:
+    loss is a render MSE, score a PSNR in dB, dist a render MSE; see the module docstring)."""
     frame = curves_frame(pairs, alpha, curves(spec, a, b, alpha, x, y, ref_a, ref_b), split)
     ends = curves(spec, ref_a, ref_b, alphas(2), x, y)
     k = len(alpha)
     originals = {
         "orig_loss_a": ends["loss"][:, 0],
         "orig_loss_b": ends["loss"][:, 1],
-        "orig_acc_a": ends["accuracy"][:, 0],
-        "orig_acc_b": ends["accuracy"][:, 1],
+        "orig_score_a": ends["score"][:, 0],
+        "orig_score_b": ends["score"][:, 1],
     }
-    task = "inr" if spec.is_inr else "classification"  # how loss and accuracy read (see the module docstring)
     return frame.with_columns(
         *[pl.Series(name, value.cpu().numpy().repeat(k)) for name, value in originals.items()],
-        pl.lit(task).alias("task"),
+        pl.lit(spec.task).alias("task"),  # how loss, score and dist read (see the module docstring)
     )

@@ -6,8 +6,9 @@ interpolation shows one, an exactly invariant autoencoder (and an exact canonica
 The INR protocol of the paper (``copies`` >= 2, ``noise`` > 0): each network gets ``copies`` copies, each
 transformed by its own random group element and perturbed by N(0, noise^2) on every parameter; copy i is paired
 with copy i + 1. With ``copies`` = 1 the pair is (network, transformed copy), the copy perturbed when ``noise``
-> 0. INR curves are scored against the network's ground-truth image (``truth``). The ``task`` column says which
-(``inr`` or ``classification``).
+> 0. INR curves are scored against the network's ground-truth image (``truth``). The ``task`` column (the zoo's
+``spec.task``: ``inr`` or ``classification``) says how ``loss``, ``score`` and ``dist_a`` / ``dist_b`` read
+(:mod:`symzoo.merge.interpolate`).
 """
 
 from __future__ import annotations
@@ -39,11 +40,11 @@ def orbit_curves(
     copies: int = 1,
     truth: Callable[[np.ndarray], torch.Tensor] | None = None,
 ) -> pl.DataFrame:
-    """Curves (method, kind, pair_id, alpha, loss, accuracy, ...) from theta to g . theta for the ``networks``
+    """Curves (method, kind, pair_id, alpha, loss, score, ...) from theta to g . theta for the ``networks``
     best test networks, one random g per network and kind (``methods``: name → autoencoder or None; the
     ``medoid`` method needs the ``medoid`` network); ``noise`` and ``copies``: see the module docstring.
     For an INR zoo ``truth(ids)`` gives the networks' ground-truth images (n, pixels) and ``y`` is unused."""
-    ids = top_test_networks(zoo.models, networks)
+    ids = top_test_networks(zoo.models, networks, zoo.spec.task)
     if len(ids) < networks:
         raise ValueError(
             f"merge.orbit.networks = {networks}, but zoo {zoo.root} has {len(ids)} kept test-split networks: "

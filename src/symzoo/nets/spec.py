@@ -12,6 +12,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 ACTIVATIONS = ("relu", "tanh", "sine")
+TASKS = ("classification", "inr")
+"""What a zoo's networks do, and so how they are scored: ``classification`` (images to class logits: test accuracy,
+cross-entropy, KL between predictions) or ``inr`` (implicit neural representations, SIRENs: coordinates to pixel
+values, scored by the render against an image: PSNR, render MSE)."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,10 @@ class NetSpec:
     ``activation="sine"`` makes the MLP a SIREN (an implicit neural representation, INR): hidden activations
     sin(w0 (W h + b)) (the first layer's too), the last layer linear, output + 0.5. Its inputs are
     coordinates: ``input_shape`` (2, 1, 1) and ``num_classes`` 1 (the pixel value) for a grayscale image.
+
+    ``task`` (one of :data:`TASKS`) is the one answer to "how are these networks scored?": ``"inr"`` for a SIREN,
+    ``"classification"`` otherwise. It is stored in ``arch.json``; left out (None, e.g. an ``arch.json`` written
+    before it was stored) it follows from the activation.
     """
 
     kind: Literal["mlp", "cnn"]
@@ -52,6 +60,7 @@ class NetSpec:
     stride: int = 2
     padding: int = 0
     w0: float = 30.0
+    task: Literal["classification", "inr"] | None = None
     layout: tuple[ParamSlot, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -65,6 +74,15 @@ class NetSpec:
             raise ValueError(f"spec input_shape must be (C, H, W), not {self.input_shape}")
         if self.activation == "sine" and self.kind != "mlp":
             raise ValueError("spec: the sine activation (SIREN) is for MLPs only")
+        if self.task is None:
+            object.__setattr__(self, "task", "inr" if self.activation == "sine" else "classification")
+        if self.task not in TASKS:
+            raise ValueError(f"spec task must be one of {TASKS}, not {self.task!r}")
+        if (self.task == "inr") != (self.activation == "sine"):
+            raise ValueError(
+                f"spec: task {self.task!r} with activation {self.activation!r}: INRs are SIRENs (sine activation), "
+                "and SIRENs are INRs"
+            )
         if not self.widths or min(self.widths) < 1 or self.num_classes < (1 if self.is_inr else 2):
             raise ValueError(f"spec needs hidden widths >= 1 and >= 2 classes, not {self.widths}, {self.num_classes}")
         if self.kind == "cnn":
@@ -83,8 +101,8 @@ class NetSpec:
 
     @property
     def is_inr(self) -> bool:
-        """A SIREN (sine activations): it maps coordinates to pixel values, and is scored against an image."""
-        return self.activation == "sine"
+        """``task == "inr"``: a SIREN that maps coordinates to pixel values, and is scored against an image."""
+        return self.task == "inr"
 
     @property
     def num_layers(self) -> int:
@@ -137,7 +155,8 @@ class NetSpec:
 
     @classmethod
     def from_dict(cls, data: dict) -> NetSpec:
-        """Inverse of :meth:`to_dict`; checks that a stored layout matches the spec's own."""
+        """Inverse of :meth:`to_dict`; checks that a stored layout matches the spec's own. A ``spec`` without a
+        ``task`` (written before it was stored) gets the one its activation implies."""
         spec = cls(**data["spec"])
         stored = data.get("layout")
         if stored is not None:
@@ -147,6 +166,13 @@ class NetSpec:
         if "num_params" in data and data["num_params"] != spec.num_params:
             raise ValueError(f"num_params {data['num_params']} does not match the spec's {spec.num_params}")
         return spec
+
+
+def task_of(arch: dict) -> str:
+    """The task (:data:`TASKS`) of a zoo from its ``arch.json`` contents (:meth:`NetSpec.to_dict`'s form, checked
+    like :meth:`NetSpec.from_dict`; an old file without ``task`` gets its activation's). Import-free: the workflow
+    can call it on ``json.loads(Path("results/zoo/<zoo>/arch.json").read_text())``."""
+    return NetSpec.from_dict(arch).task
 
 
 def siren_spec(widths: tuple[int, ...] = (32, 32), w0: float = 30.0, channels: int = 1) -> NetSpec:

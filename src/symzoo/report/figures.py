@@ -1,7 +1,8 @@
 """The paper's figures (seaborn), drawn from the tables in ``results/tables/`` alone.
 
-- ``interpolation``: test accuracy and cross-entropy against alpha, mean ± std over pairs, a line per method,
-  a column per zoo;
+- ``interpolation``: ``score`` and ``loss`` against alpha (test accuracy and cross-entropy; INR zoos: PSNR and
+  render MSE against the mixed image, labels from :mod:`symzoo.report.units` by the curves' ``task``), mean ± std
+  over pairs, a line per method, a column per zoo;
 - ``orbit``: barriers of a network against a random symmetry transform of itself, per method and kind;
 - ``training``: the encoders' validation fidelity (KL and identifiability) against optimizer steps;
 - ``fidelity``: KL(orig || recon) and identifiability of each autoencoder beside the controls (test networks);
@@ -23,6 +24,7 @@ import seaborn as sns  # noqa: E402
 
 import symzoo.report as out  # noqa: E402
 from symzoo.merge.methods import LABELS, label  # noqa: E402
+from symzoo.report.units import UNITS, units  # noqa: E402
 
 
 def palette(methods: list[str]) -> dict[str, tuple]:
@@ -37,7 +39,9 @@ def interpolation_figure(curves: pl.DataFrame) -> plt.Figure:
     colours = palette(curves["method"].unique().to_list())
     fig, axes = plt.subplots(2, len(zoos), figsize=(4.5 * len(zoos), 7), squeeze=False, sharex=True)
     for j, zoo in enumerate(zoos):
-        for i, (metric, name) in enumerate((("accuracy", "test accuracy"), ("loss", "test cross-entropy"))):
+        ends = curves.filter(pl.col("zoo") == zoo)
+        u = units(ends["task"][0])  # the zoo's task: what score and loss are
+        for i, metric in enumerate(("score", "loss")):
             ax = axes[i, j]
             sns.lineplot(
                 data=data[data.zoo == zoo],
@@ -49,19 +53,15 @@ def interpolation_figure(curves: pl.DataFrame) -> plt.Figure:
                 ax=ax,
                 legend=(i == 0 and j == len(zoos) - 1),
             )
-            orig = "orig_acc" if metric == "accuracy" else "orig_loss"
-            ends = curves.filter(pl.col("zoo") == zoo)
             ax.scatter(
                 [0.0, 1.0],
-                [ends[f"{orig}_a"].mean(), ends[f"{orig}_b"].mean()],
+                [ends[f"orig_{metric}_a"].mean(), ends[f"orig_{metric}_b"].mean()],
                 marker="D",
                 color="black",
                 zorder=5,
                 label="original networks" if i == 0 and j == len(zoos) - 1 else None,
             )
-            if "task" in ends.columns and ends["task"][0] == "inr":  # INR zoos: PSNR and render MSE
-                name = ("PSNR (dB) vs mixed image", "MSE vs mixed image")[i]
-            ax.set(xlabel="α" if i == 1 else "", ylabel=name, title=zoo if i == 0 else "")
+            ax.set(xlabel="α" if i == 1 else "", ylabel=u.axis_label(metric), title=zoo if i == 0 else "")
     if len(zoos):
         axes[0, -1].legend(title="method", loc="upper left", bbox_to_anchor=(1.02, 1))
     fig.suptitle(
@@ -122,6 +122,11 @@ def training_figure(training: pl.DataFrame) -> plt.Figure:
     return fig
 
 
+FIDELITY_DISTANCE = f"{UNITS['classification'].dist}(orig ‖ recon), test (INR zoos: {UNITS['inr'].dist})"
+"""The fidelity figure's distance axis: ``fidelity.parquet``'s ``kl`` is a render MSE for INR zoos, and the table
+has no task column to tell them apart."""
+
+
 def fidelity_figure(fidelity: pl.DataFrame) -> plt.Figure:
     """KL(orig ‖ recon) and identifiability on the test networks, autoencoders beside the controls."""
     test = fidelity.filter(pl.col("split") == "test")
@@ -133,7 +138,7 @@ def fidelity_figure(fidelity: pl.DataFrame) -> plt.Figure:
     fig, axes = plt.subplots(2, len(zoos), figsize=(5 * len(zoos), 7.5), squeeze=False)
     for j, zoo in enumerate(zoos):
         sns.barplot(data=data[data.zoo == zoo], x="model", y="kl", color="0.6", errorbar=None, ax=axes[0, j])
-        axes[0, j].set(ylabel="KL(orig ‖ recon), test", xlabel="", title=zoo)
+        axes[0, j].set(ylabel=FIDELITY_DISTANCE, xlabel="", title=zoo)
         sns.barplot(data=long[long.zoo == zoo], x="model", y="top1", hue="direction", errorbar=None, ax=axes[1, j])
         axes[1, j].axhline(float(data[data.zoo == zoo].chance.iloc[0]), color="black", ls="--", label="chance")
         axes[1, j].set(ylabel="identifiability (top-1)", xlabel="", ylim=(0, 1))
@@ -182,7 +187,8 @@ def inr_orbit_figure(orbit: pl.DataFrame) -> plt.Figure:
                     ax=ax,
                     legend=(i == 0 and j == 2),
                 )
-            ax.set(xlabel="α", ylabel="MSE vs ground truth" if j == 0 else "", title=f"{zoo}: {title}")
+            ylabel = f"{units('inr').loss} vs ground truth" if j == 0 else ""
+            ax.set(xlabel="α", ylabel=ylabel, title=f"{zoo}: {title}")
     if axes[0, 2].get_legend() is not None:
         axes[0, 2].legend(title="method", loc="upper left", bbox_to_anchor=(1.02, 1))
     fig.suptitle("INR orbit: noisy transformed copies of a SIREN interpolated pairwise (mean ± std over runs)")

@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import polars as pl  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from symzoo.fit.predict import regression_metrics  # noqa: E402
+from symzoo.metrics import regression_metrics  # noqa: E402
 
 METRICS = ("tau", "r2", "l1", "tau_permuted", "tau_transformed")
 

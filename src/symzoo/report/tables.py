@@ -3,6 +3,10 @@
 Everything the figures need ends up in ``results/tables/``: the stacked curves, per-pair and aggregated
 barriers with their endpoints' fidelity, the orbit experiment, the fidelity of the reconstructions and the
 encoders' training histories. This module builds the tables; ``symzoo.stages.tables`` reads and writes them.
+
+The curves and barrier columns are task-neutral (``loss``, ``score``, ``dist``: :mod:`symzoo.report.units`); each
+zoo's task comes from the ``task`` column of its curves (the zoo's ``spec.task``). The markdown gives each task its
+own section with its own units, so a PSNR never sits in a column beside a classifier's accuracy.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import polars as pl
 import symzoo.report as out
 from symzoo.merge.barrier import BARRIERS, METRICS, aggregate, markdown, pair_barriers
 from symzoo.merge.methods import AE_PREFIX, MEDOID
+from symzoo.report.units import UNITS, units
 
 FIDELITY_COLUMNS = (
     "kl",
@@ -29,13 +34,37 @@ FIDELITY_COLUMNS = (
     "diversity_recon",
     "diversity_orig",
 )
-MERGE_COLUMNS = ("loss_barrier", "loss_barrier_orig", "endpoint_kl", "endpoint_acc_gap", "mid_kl")
+MERGE_COLUMNS = ("loss_barrier", "loss_barrier_orig", "endpoint_dist", "endpoint_score_gap", "mid_dist")
 
 
 def mean_curves(curves: pl.DataFrame) -> pl.DataFrame:
     """The mean interpolation curve (over pairs) per zoo, method, split and alpha: DVC's plot data (CSV)."""
     keys = ["zoo", "method", "split", "alpha"]
-    return curves.group_by(keys).agg(pl.col("loss").mean(), pl.col("accuracy").mean()).sort(keys)
+    return curves.group_by(keys).agg(pl.col("loss").mean(), pl.col("score").mean()).sort(keys)
+
+
+def zoo_tasks(*curves: pl.DataFrame) -> dict[str, str]:
+    """Each zoo's task (``classification`` or ``inr``), from the ``zoo`` and ``task`` columns of curves tables
+    (:func:`symzoo.merge.interpolate.curves_table` writes the zoo's ``spec.task`` there); empty tables are skipped."""
+    frames = [c for c in curves if len(c)]
+    for frame in frames:
+        if not {"zoo", "task"} <= set(frame.columns):
+            raise ValueError(f"curves: no `zoo` and `task` columns (columns {frame.columns}): rebuild the curves")
+    if not frames:
+        return {}
+    pairs = pl.concat([frame.select("zoo", "task") for frame in frames]).unique(maintain_order=True)
+    mixed = pairs.filter(pl.col("zoo").is_duplicated())["zoo"].unique().sort().to_list()
+    if mixed:
+        raise ValueError(f"curves: zoo(s) {mixed} have curves of more than one task")
+    tasks = dict(pairs.iter_rows())
+    for zoo, task in tasks.items():
+        if task not in UNITS:
+            raise ValueError(f"curves of zoo {zoo!r}: unknown task {task!r}, not one of {tuple(UNITS)}")
+    return tasks
+
+
+def _of_zoos(frame: pl.DataFrame, zoos: list[str]) -> pl.DataFrame:
+    return frame.filter(pl.col("zoo").is_in(zoos)) if len(frame) else frame
 
 
 def _fidelity_markdown(fidelity: pl.DataFrame, split: str) -> str:
@@ -49,31 +78,49 @@ def _fidelity_markdown(fidelity: pl.DataFrame, split: str) -> str:
 
 
 def with_medoid_reference(summary: pl.DataFrame) -> pl.DataFrame:
-    """The summary with ``medoid_mid_kl_mean``: the medoid control's KL from the two parents, per zoo."""
-    medoid = summary.filter(pl.col("method") == MEDOID).select("zoo", pl.col("mid_kl_mean").alias("medoid_mid_kl_mean"))
+    """The summary with ``medoid_mid_dist_mean``: the medoid control's distance from the two parents, per zoo."""
+    medoid = summary.filter(pl.col("method") == MEDOID).select(
+        "zoo", pl.col("mid_dist_mean").alias("medoid_mid_dist_mean")
+    )
     return summary.join(medoid, on="zoo", how="left")
 
 
 def _merge_markdown(summary: pl.DataFrame) -> str:
-    header = ["zoo", "method", "n", *MERGE_COLUMNS, "medoid mid_kl"]
+    header = ["zoo", "method", "n", *MERGE_COLUMNS, "medoid mid_dist"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in summary.iter_rows(named=True):
         cells = [row["zoo"], row["method"], str(row["n"])]
         cells += [f"{row[f'{m}_mean']:.4f} ± {row[f'{m}_ci95']:.4f}" for m in MERGE_COLUMNS]
-        medoid = row["medoid_mid_kl_mean"]
+        medoid = row["medoid_mid_dist_mean"]
         cells.append("-" if medoid is None else f"{medoid:.4f}")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
+TASK_EXPLANATION = {
+    "classification": """\
+Networks that classify images, measured on the test images: `loss` (`loss_barrier`, `loss_a`, ...) is the
+cross-entropy, `score` (`score_barrier`, `endpoint_score_gap`, `score_a`, ...) the accuracy, `dist` (`dist_a`,
+`endpoint_dist`, `mid_dist`) the KL between predictions.
+""",
+    "inr": """\
+Implicit neural representations (SIRENs), scored by their renders on the pixel grid: `loss` (`loss_barrier`,
+`loss_a`, ...) is the MSE of the render against the ground-truth image (pairs: against the image mixed like the
+parameters), `score` (`score_barrier`, `endpoint_score_gap`, `score_a`, ...) the PSNR of the same in dB, `dist`
+(`dist_a`, `endpoint_dist`, `mid_dist`) the MSE between renders. In the fidelity tables `kl` is the MSE between
+renders, `acc_gap` the PSNR gap (dB), `kendall_tau` / `spearman` correlate PSNRs, `agreement` is undefined (nan).
+""",
+}
+"""What the task-neutral columns are, at the head of each task's section of the markdown."""
+
 EXPLANATION = """\
 A barrier is measured against the curve's own endpoints, so a decoder that maps every network to one good
 network wins it: the `medoid` control (both endpoints the train split's medoid network) has barrier 0 by
 construction. Read every barrier beside its endpoint fidelity: `loss_barrier_orig` measures the path against
-the *original* networks' losses, `endpoint_kl` is the KL of each endpoint from its original network (0 for exact
-alignments), `endpoint_acc_gap` the endpoints' accuracy minus the originals', `mid_kl` the midpoint's KL from its
-two parents, next to the medoid's (`medoid mid_kl`). A merge keeps something of both parents only where its
-`mid_kl` is clearly below the medoid's.
+the *original* networks' losses, `endpoint_dist` is the {dist} of each endpoint from its original network (0 for
+exact alignments), `endpoint_score_gap` the endpoints' {score} minus the originals', `mid_dist` the midpoint's
+{dist} from its two parents, next to the medoid's (`medoid mid_dist`). A merge keeps something of both parents only
+where its `mid_dist` is clearly below the medoid's.
 """
 
 FIDELITY_EXPLANATION = """\
@@ -87,6 +134,16 @@ train networks' mean prediction for all) and `nearest_train` (an oracle that ret
 nearest to each original; on the train split, the nearest *other* one).
 """
 
+INR_FIDELITY_EXPLANATION = """\
+`kl`: the MSE between the reconstruction's and the original's renders on the pixel grid; `ident_recon` /
+`ident_orig`: identifiability top-1 with that distance (ties count fractionally), against the `chance` level 1/N;
+`rank`: mean normalised rank of the own original (0 best, 0.5 chance); `acc_gap`: PSNR of the reconstruction
+minus the original's (dB, each against the ground truth); `kendall_tau` / `spearman` of the two PSNRs;
+`agreement`: undefined for INRs (nan); `diversity`: mean pairwise render MSE among reconstructions and among
+originals. Controls are fitted on the train split: `identity`, `medoid`, `mean_prediction` (the train INRs' mean
+image) and `nearest_train` (an oracle that retrieves the train INR nearest to each original).
+"""
+
 
 def _finite(value: float | None) -> float | None:
     """JSON has no NaN: an undefined metric (e.g. a rank correlation of a constant) is null."""
@@ -98,13 +155,15 @@ TARGETS = {"ident": 0.5, "acc_gap": 0.02, "kendall_tau": 0.8}
 |accuracy gap| at most 0.02, Kendall tau at least 0.8, and a KL below the nearest-train-network oracle's."""
 
 
-def targets_markdown(fidelity: pl.DataFrame, summary: pl.DataFrame) -> str:
-    """Per zoo and autoencoder, each fidelity target with the measured value and whether it is reached; then
-    whether barrier(autoencoder) < barrier(Re-Basin) < barrier(naive) with endpoints more faithful than the
-    medoid's."""
+def targets_markdown(fidelity: pl.DataFrame, summary: pl.DataFrame, task: str = "classification") -> str:
+    """Per zoo and autoencoder (the rows of zoos of one ``task``), each fidelity target with the measured value and
+    whether it is reached; then whether barrier(autoencoder) < barrier(Re-Basin) < barrier(naive) with endpoints
+    more faithful than the medoid's. For INR zoos the accuracy targets are n/a (their `acc_gap` is a PSNR gap)."""
+    u = units(task)
     test = fidelity.filter(pl.col("split") == "test")
     barrier = {(r["zoo"], r["method"]): r for r in summary.iter_rows(named=True)}
-    header = ["zoo", "model", "identifiability ≥ 0.5", "KL < oracle", "abs(acc gap) ≤ 0.02", "τ ≥ 0.8", "merge order"]
+    header = ["zoo", "model", "identifiability ≥ 0.5", f"{u.dist} < oracle", "abs(acc gap) ≤ 0.02", "τ ≥ 0.8"]
+    header.append("merge order")
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in test.filter(pl.col("model").str.starts_with(AE_PREFIX)).iter_rows(named=True):
         zoo = row["zoo"]
@@ -118,32 +177,27 @@ def targets_markdown(fidelity: pl.DataFrame, summary: pl.DataFrame) -> str:
                     f"{row['acc_gap']:+.3f} {_mark(abs(row['acc_gap']) <= TARGETS['acc_gap'])}",
                     f"{row['kendall_tau']:.3f} {_mark(row['kendall_tau'] >= TARGETS['kendall_tau'])}",
                 )
-                if _classifier(row)
+                if task == "classification"
                 else (f"n/a (INR: PSNR gap {row['acc_gap']:+.1f} dB)", f"n/a (INR: τ of PSNR {row['kendall_tau']:.3f})")
             ),
-            _merge_order(barrier, zoo, row["model"]),
+            _merge_order(barrier, zoo, row["model"], u.dist),
         ]
         lines.append("| " + " | ".join([zoo, row["model"], *cells]) + " |")
     return "\n".join(lines) + "\n"
-
-
-def _classifier(row: dict) -> bool:
-    """A classifier zoo's row; an INR zoo's has no class agreement (NaN), and its accuracy columns hold PSNR."""
-    return not math.isnan(row["agreement"])
 
 
 def _mark(ok: bool) -> str:
     return "(reached)" if ok else "(**not reached**)"
 
 
-def _merge_order(barrier: dict, zoo: str, model: str) -> str:
+def _merge_order(barrier: dict, zoo: str, model: str, dist: str) -> str:
     rows = [barrier.get((zoo, m)) for m in (model, "rebasin", "naive", MEDOID)]
     if any(r is None for r in rows):
         return "-"
     ae, rebasin, naive, medoid = (r["loss_barrier_mean"] for r in rows)
-    faithful = rows[0]["endpoint_kl_mean"] < rows[3]["endpoint_kl_mean"]
+    faithful = rows[0]["endpoint_dist_mean"] < rows[3]["endpoint_dist_mean"]
     ok = ae < rebasin < naive and faithful
-    ends = f"endpoint KL {rows[0]['endpoint_kl_mean']:.3f} vs medoid {rows[3]['endpoint_kl_mean']:.3f}"
+    ends = f"endpoint {dist} {rows[0]['endpoint_dist_mean']:.3f} vs medoid {rows[3]['endpoint_dist_mean']:.3f}"
     return f"{ae:.3f} < {rebasin:.3f} < {naive:.3f}, {ends} {_mark(ok)}"
 
 
@@ -167,7 +221,7 @@ def inr_orbit_summary(orbit: pl.DataFrame) -> pl.DataFrame:
     )
     per_run = per_run.join(middle, on=["zoo", "kind", "method", "pair_id"])
     per_run = per_run.with_columns(((pl.col("loss_a") + pl.col("loss_b")) / 2).alias("end_mse"))
-    values = ("mid_mse", "end_mse", "loss_barrier", "endpoint_kl")
+    values = ("mid_mse", "end_mse", "loss_barrier", "endpoint_dist")
     return (
         per_run.group_by("zoo", "kind", "method", maintain_order=True)
         .agg(
@@ -184,7 +238,7 @@ def _inr_orbit_markdown(summary: pl.DataFrame) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in summary.iter_rows(named=True):
         cells = [row["zoo"], KIND_NAMES.get(row["kind"], row["kind"]), row["method"], str(row["n"])]
-        for v in ("mid_mse", "end_mse", "loss_barrier", "endpoint_kl"):
+        for v in ("mid_mse", "end_mse", "loss_barrier", "endpoint_dist"):
             cells.append(f"{row[f'{v}_mean']:.5f} ± {row[f'{v}_std'] or 0:.5f}")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
@@ -193,11 +247,65 @@ def _inr_orbit_markdown(summary: pl.DataFrame) -> str:
 INR_EXPLANATION = """\
 The paper's INR orbit experiment: test INRs, copies transformed by a random P (permutations), D (sign flips) or
 PD on the hidden layers plus N(0, noise²) on every parameter, copy i interpolated with copy i + 1; the score is
-the MSE of the rendered image against the ground-truth image (mean ± std over runs). For INR zoos, every table
-above reads `loss` as that MSE (pairs: against the image mixed like the parameters), `accuracy` as the PSNR (dB),
-`kl` / `endpoint_kl` / `mid_kl` as the MSE between renders, `acc_gap` as the PSNR gap. The expected result:
-ScaleGMN collapses the orbit under P and D, NG-GNN only under P.
+the MSE of the rendered image against the ground-truth image (mean ± std over runs; `endpoint MSE`: the
+`endpoint_dist`, the MSE between an endpoint's render and its copy's). The expected result: ScaleGMN collapses the
+orbit under P and D, NG-GNN only under P.
 """
+
+
+def summary_markdown(
+    summary: pl.DataFrame,
+    orbit_summary: pl.DataFrame,
+    fidelity: pl.DataFrame,
+    inr_orbit: pl.DataFrame,
+    tasks: dict[str, str],
+) -> str:
+    """``barriers.md``: a section per task (classifier zoos first, then INR zoos), each with its own units and
+    only its own zoos' rows (``tasks``: zoo → task, :func:`zoo_tasks`)."""
+    unknown = sorted(set(fidelity["zoo"]) - set(tasks)) if len(fidelity) else []
+    if unknown:
+        raise ValueError(f"fidelity rows of zoo(s) {unknown} without curves: their task is unknown")
+    sections = []
+    for task in UNITS:
+        zoos = [zoo for zoo, t in tasks.items() if t == task]
+        if zoos:
+            sections.append(
+                _task_markdown(
+                    task,
+                    _of_zoos(summary, zoos),
+                    _of_zoos(orbit_summary, zoos),
+                    _of_zoos(fidelity, zoos),
+                    _of_zoos(inr_orbit, zoos),
+                )
+            )
+    return "\n".join(sections)
+
+
+def _task_markdown(
+    task: str, summary: pl.DataFrame, orbit_summary: pl.DataFrame, fidelity: pl.DataFrame, inr_orbit: pl.DataFrame
+) -> str:
+    u = units(task)
+    text = f"# {u.title}\n\n" + TASK_EXPLANATION[task]
+    if len(summary):
+        text += "\n## Merging: barriers beside the fidelity of their endpoints (mean ± 95% CI over pairs)\n\n"
+        text += EXPLANATION.format(dist=u.dist, score=u.score) + "\n" + _merge_markdown(summary)
+    if len(fidelity):
+        text += "\n## Targets of a faithful autoencoder (test networks)\n\n"
+        text += targets_markdown(fidelity, summary, task)
+        text += "\n## Fidelity of the reconstructions: test networks\n\n"
+        text += (FIDELITY_EXPLANATION if task == "classification" else INR_FIDELITY_EXPLANATION) + "\n"
+        text += _fidelity_markdown(fidelity, "test")
+        text += "\n## Fidelity of the reconstructions: train networks (memorisation)\n\n"
+        text += _fidelity_markdown(fidelity, "train")
+    if len(summary):
+        text += "\n## Barriers (mean ± 95% CI over pairs)\n\n" + markdown(summary, ("zoo", "method"), BARRIERS)
+    if len(orbit_summary):
+        text += "\n## Orbit barriers (network vs. a random symmetry transform of itself)\n\n"
+        text += markdown(orbit_summary, ("zoo", "kind", "method"), (*BARRIERS, "endpoint_dist"))
+    if len(inr_orbit):
+        text += "\n## INR orbit: render MSE against the ground truth (mean ± std over runs)\n\n" + INR_EXPLANATION
+        text += "\n" + _inr_orbit_markdown(inr_orbit)
+    return text
 
 
 def build_tables(
@@ -205,7 +313,9 @@ def build_tables(
 ) -> dict[str, pl.DataFrame | str]:
     """Every report table, keyed by its file name in ``results/tables/``, from the stacked inputs: interpolation
     ``curves`` (with ``zoo`` and ``method`` columns), ``orbit`` curves (with ``zoo``), encoder ``training``
-    histories (with ``zoo`` and ``encoder``; may be empty) and ``fidelity`` rows (with ``zoo``; may be empty)."""
+    histories (with ``zoo`` and ``encoder``; may be empty) and ``fidelity`` rows (with ``zoo``; may be empty).
+    Each zoo's task comes from the curves' ``task`` column."""
+    tasks = zoo_tasks(curves, orbit)
     per_pair = pair_barriers(curves, by=("zoo", "method", "pair_id"))
     summary = with_medoid_reference(aggregate(per_pair, by=("zoo", "method")))
     orbit_pairs = pair_barriers(orbit, by=("zoo", "kind", "method", "pair_id"))
@@ -219,21 +329,8 @@ def build_tables(
         metrics.setdefault(row["zoo"], {}).setdefault(f"fidelity_{row['split']}", {})[row["model"]] = {
             c: _finite(row[c]) for c in FIDELITY_COLUMNS
         }
-    text = "# Merging: barriers beside the fidelity of their endpoints (mean ± 95% CI over pairs)\n\n"
-    text += EXPLANATION + "\n" + _merge_markdown(summary)
-    if len(fidelity):
-        text += "\n# Targets of a faithful autoencoder (test networks)\n\n" + targets_markdown(fidelity, summary)
-        text += "\n# Fidelity of the reconstructions: test networks\n\n" + FIDELITY_EXPLANATION + "\n"
-        text += _fidelity_markdown(fidelity, "test")
-        text += "\n# Fidelity of the reconstructions: train networks (memorisation)\n\n"
-        text += _fidelity_markdown(fidelity, "train")
-    text += "\n# Barriers (mean ± 95% CI over pairs)\n\n" + markdown(summary, ("zoo", "method"), BARRIERS)
-    text += "\n# Orbit barriers (network vs. a random symmetry transform of itself)\n\n"
-    text += markdown(orbit_summary, ("zoo", "kind", "method"), (*BARRIERS, "endpoint_kl"))
     inr_orbit = inr_orbit_summary(orbit)
-    if len(inr_orbit):
-        text += "\n# INR orbit: render MSE against the ground truth (mean ± std over runs)\n\n" + INR_EXPLANATION
-        text += "\n" + _inr_orbit_markdown(inr_orbit)
+    text = summary_markdown(summary, orbit_summary, fidelity, inr_orbit, tasks)
     return {
         out.CURVES: curves,
         out.INTERPOLATION_CSV: mean_curves(curves),

@@ -22,7 +22,8 @@ from symzoo import checkpoint
 from symzoo.atomic import atomic_path
 from symzoo.data.images import ImageSet, load_image_set
 from symzoo.data.zoo import Zoo, read_zoo
-from symzoo.fit.loop import STATE_VERSION, FitSettings, fingerprint, fit_autoencoder, train_ids
+from symzoo.fit.autoencoder import FitSettings, fingerprint, fit_autoencoder, train_ids
+from symzoo.fit.train import STATE_VERSION
 from symzoo.models.autoencoder import save_autoencoder
 
 log = logging.getLogger(__name__)

@@ -20,14 +20,15 @@ import torch
 
 from symzoo.atomic import atomic_path
 from symzoo.data.zoo import read_zoo
-from symzoo.fit.predict import PredictSettings, fit_predictor, predict, regression_metrics, ridge_probe
+from symzoo.fit.predict import PredictSettings, fit_predictor, predict, ridge_probe
+from symzoo.metrics import regression_metrics
 from symzoo.nets.symmetry import random_transform, transform
 
 log = logging.getLogger(__name__)
 
 PREDICTIONS, HISTORY, SUMMARY = "predictions.parquet", "history.parquet", "summary.json"
 HISTORY_SCHEMA = {"epoch": pl.Int64, "step": pl.Int64} | {
-    c: pl.Float64 for c in ("train_mse", "val_tau", "val_r2", "val_l1")
+    c: pl.Float64 for c in ("lr", "train_mse", "val_tau", "val_r2", "val_l1")
 }
 TRANSFORMS = {"predicted_permuted": "permutation", "predicted_transformed": "both"}
 """The invariance check: predictions after a random permutation / permutation and scaling of every network."""

@@ -1,0 +1,140 @@
+# Names the config defines, the wildcard constraints, and every path pattern of results/ (each written once
+# here; rules, params and targets use these constants).
+from symzoo.merge.methods import MEDOID, autoencoder_method
+from symzoo.report import FIGURES as FIGURE_NAMES
+from symzoo.report import FORMATS, METRICS_DIR
+
+DATASETS = list(config["datasets"])
+ZOOS = list(config["zoos"])
+ENCODERS = list(config["encoders"])
+METHODS = [
+    *config["merge"]["methods"],
+    MEDOID,
+    *[autoencoder_method(encoder) for encoder in ENCODERS],
+]
+PREDICTORS = list(config["predict"]["models"])
+SEEDS = config["predict"]["seeds"]
+CONTROLS = "controls"
+"""The fidelity of the controls (identity, medoid, mean prediction, nearest train), beside each encoder's."""
+FIDELITY = [*ENCODERS, CONTROLS]
+
+
+def zoos_from(source):
+    """The zoos of one `source` (the rule that builds them: smallcnnzoo, zoo_merge, inr_zoo)."""
+    return [name for name, zoo in config["zoos"].items() if zoo["source"] == source]
+
+
+def is_inr_zoo(zoo):
+    """Whether zoo `zoo`'s networks are INRs (SIRENs fitted to images) rather than image classifiers."""
+    return config["zoos"][zoo]["source"] == "inr"
+
+
+INR_ZOOS = [zoo for zoo in ZOOS if is_inr_zoo(zoo)]
+CLASSIFIER_ZOOS = [zoo for zoo in ZOOS if not is_inr_zoo(zoo)]
+"""INR zoos (SIRENs) go through the same encoders, merging and report; generalization prediction (of test
+accuracy) and the budget curves are for the classifier zoos."""
+
+
+BUDGET_AXES = ("train_networks", "hidden", "epochs")
+BUDGET = [f"{axis}-{value}" for axis in BUDGET_AXES for value in config["budget"][axis]]
+"""Budget points (`snakemake budget`; not part of `all`): `<axis>-<value>`."""
+BUDGET_ENCODERS = config["budget"]["encoders"] or ENCODERS
+
+
+def one_of(names):
+    """A wildcard pattern matching exactly these names (nothing, if there are none)."""
+    return "|".join(names) or "(?!)"
+
+
+wildcard_constraints:
+    dataset=one_of(DATASETS),
+    zoo=one_of(ZOOS),
+    shard=r"\d{4}",
+    encoder=one_of(ENCODERS),
+    point=r"(train_networks|hidden|epochs)-\d+",
+    predictor=one_of(PREDICTORS),
+    seed=r"\d+",
+    method=one_of(METHODS),
+
+
+# Path patterns, with the wildcards of the rules that write them.
+DOWNLOADS = "results/downloads"
+DATASET = "results/data/{dataset}.npz"
+
+ZOO_DIR = "results/zoo/{zoo}"
+ZOO_FILES = multiext(ZOO_DIR + "/", "params.npy", "models.parquet", "arch.json")
+SHARD_DIR = ZOO_DIR + "/shards/{shard}"
+SHARD_FILES = multiext(SHARD_DIR + "/", "params.npy", "models.parquet")
+
+ENCODER_OUTPUTS = ("model.pt", "history.parquet", "summary.json")
+"""What `symzoo encoder` writes into its --out directory (an encoder's, or a budget point's)."""
+ENCODER_DIR = "results/encoders/{zoo}/{encoder}"
+ENCODER_FILES = multiext(ENCODER_DIR + "/", *ENCODER_OUTPUTS)
+ENCODER_MODEL = ENCODER_DIR + "/model.pt"
+ENCODER_HISTORY = ENCODER_DIR + "/history.parquet"
+
+BUDGET_DIR = "results/budget/{zoo}/{encoder}/{point}"
+BUDGET_FILES = multiext(BUDGET_DIR + "/", *ENCODER_OUTPUTS)
+BUDGET_MODEL = BUDGET_DIR + "/model.pt"
+BUDGET_FIDELITY = BUDGET_DIR + "/fidelity.parquet"
+
+MERGE_DIR = "results/merge/{zoo}"
+PAIRS = MERGE_DIR + "/pairs.parquet"
+ENDPOINTS = MERGE_DIR + "/{method}/endpoints.npy"
+CURVES = MERGE_DIR + "/{method}/curves.parquet"
+ORBIT = MERGE_DIR + "/orbit.parquet"
+FIDELITY_TABLE = "results/fidelity/{zoo}/{name}.parquet"
+"""The fidelity of an encoder's reconstructions (`name` the encoder) or of the controls (`name` CONTROLS)."""
+
+PREDICT_DIR = "results/predict/{zoo}/{predictor}/seed-{seed}"
+PREDICT_FILES = multiext(
+    PREDICT_DIR + "/", "predictions.parquet", "history.parquet", "summary.json"
+)
+PREDICTIONS = PREDICT_DIR + "/predictions.parquet"
+
+TABLE = "results/tables/{table}"
+METRICS = f"results/tables/{METRICS_DIR}/{{zoo}}.json"
+FIGURE = "results/figures/{name}.{ext}"
+GENERALIZATION_TABLES = ["generalization.md", "generalization.parquet", "generalization_summary.parquet"]
+"""What `symzoo generalization` writes into results/tables/ (and its figure `generalization` into results/figures/)."""
+BUDGET_TABLE = "budget.parquet"
+"""What `symzoo budget-report` writes into results/tables/ (and its figure `budget` into results/figures/)."""
+
+ZOO_LOG = "results/logs/zoo/{zoo}.log"
+"""The log of whichever rule builds the zoo (smallcnnzoo, zoo_merge or inr_zoo)."""
+
+
+def filled(pattern, **values):
+    """`pattern` with some of its wildcards filled in, the others kept (a value may be another wildcard:
+    `name="{encoder}"`)."""
+    (path,) = expand(pattern, **values, allow_missing=True)
+    return path
+
+
+REPORTED = {
+    TABLE.format(table="barriers.md"): ("barriers.rst", "Tables"),
+    TABLE.format(table="fidelity.parquet"): ("fidelity_table.rst", "Tables"),
+    TABLE.format(table="generalization.md"): ("generalization.rst", "Tables"),
+    FIGURE.format(name="generalization", ext="png"): (
+        "generalization_figure.rst",
+        "Figures",
+    ),
+    **{
+        FIGURE.format(name=name, ext="png"): (f"{name}.rst", "Figures")
+        for name in FIGURE_NAMES
+    },
+}
+"""What `snakemake --report` shows, with its caption (in workflow/report/) and category: two tables, the
+generalization table, and every figure as PNG."""
+
+
+def with_captions(paths):
+    """`paths` as a rule's outputs, those in REPORTED marked for `snakemake --report` with their captions."""
+    return [
+        (
+            report(path, caption=f"../report/{REPORTED[path][0]}", category=REPORTED[path][1])
+            if path in REPORTED
+            else path
+        )
+        for path in paths
+    ]

@@ -1,0 +1,140 @@
+# What rules compute from a job's wildcards: the options and arguments of the stage commands (params) and the
+# inputs that depend on the config (input functions).
+import json
+import math
+import os
+
+from symzoo.config import zoo_encoder
+from symzoo.merge.methods import encoder_of
+
+
+def as_json(value):
+    """A param: `value` as JSON for `symzoo <stage> --options` (sorted keys: the same entry, the same string)."""
+    return json.dumps(value, sort_keys=True)
+
+
+def options(section):
+    """The config entry of a rule's wildcard (or a whole section), as JSON for `symzoo <stage> --options`.
+
+    Used in `params`, so editing an entry re-runs exactly the jobs that depend on it.
+    """
+    key = {"datasets": "dataset", "zoos": "zoo", "encoders": "encoder"}.get(section)
+    if key is None:
+        return as_json(config[section])
+    return lambda wildcards: as_json(config[section][wildcards[key]])
+
+
+def encoder_options(wildcards):
+    """An encoder's options on its zoo (the zoo's own `encoders` overrides applied)."""
+    return as_json(zoo_encoder(config, wildcards.zoo, wildcards.encoder))
+
+
+def budget_options(wildcards):
+    """An encoder's options with one budget axis set (`{point}` is `<axis>-<value>`); runs of a given length
+    train without early stopping."""
+    axis, value = wildcards.point.rsplit("-", 1)
+    changed = {axis: int(value)} | ({"patience": None} if axis == "epochs" else {})
+    return as_json(config["encoders"][wildcards.encoder] | changed)
+
+
+def predictor_options(wildcards):
+    return as_json(config["predict"]["models"][wildcards.predictor])
+
+
+def orbit_options(wildcards):
+    """The merge section with the zoo's own orbit overrides (INR zoos: the paper's noisy-copies protocol)."""
+    merge = config["merge"]
+    own = config["zoos"][wildcards.zoo].get("orbit", {})
+    return as_json(merge | {"orbit": merge["orbit"] | own})
+
+
+def output_dir(wildcards, output):
+    """A param: the directory of the rule's first output (stage commands take directories)."""
+    return os.path.dirname(output[0])
+
+
+def input_dir(name):
+    """A param: the directory of the rule's input ``name``."""
+    return lambda wildcards, input: os.path.dirname(input[name][0])
+
+
+def model_option(wildcards, input):
+    """A param: `--model PATH` for the rule's input `model`, or nothing when it has none."""
+    return f"--model {input.model}" if input.model else ""
+
+
+def named(name, pattern, **wildcards):
+    """`NAME=PATH` arguments of `symzoo tables`, e.g. `zoo/method=results/merge/zoo/method/curves.parquet`."""
+    return [
+        f"{n}={p}"
+        for n, p in zip(expand(name, **wildcards), expand(pattern, **wildcards))
+    ]
+
+
+def zoo_dataset(wildcards):
+    """The image set of the zoo's `dataset`."""
+    return DATASET.format(dataset=config["zoos"][wildcards.zoo]["dataset"])
+
+
+# A generated zoo is trained in shards of `batch_models` networks, one job each.
+SHARD_KEYS = (
+    "arch",
+    "batch_size",
+    "checkpoints",
+    "compile",
+    "epochs",
+    "sampling",
+    "seed",
+)
+
+
+def shards(zoo):
+    entry = config["zoos"][zoo]
+    return [
+        f"{i:04d}"
+        for i in range(math.ceil(entry["num_models"] / entry["batch_models"]))
+    ]
+
+
+def shard_networks(wildcards):
+    """The first network of the shard and how many it trains."""
+    entry = config["zoos"][wildcards.zoo]
+    first = int(wildcards.shard) * entry["batch_models"]
+    return first, min(entry["batch_models"], entry["num_models"] - first)
+
+
+def shard_options(wildcards):
+    """Only what changes a shard's networks: growing `num_models` adds shards and re-runs none."""
+    entry = config["zoos"][wildcards.zoo]
+    first, count = shard_networks(wildcards)
+    shard = {key: entry[key] for key in SHARD_KEYS} | {"first": first, "count": count}
+    return as_json(shard)
+
+
+def shard_outputs(wildcards):
+    """Every output of the zoo's shards (what zoo_merge merges)."""
+    return [
+        f
+        for shard in shards(wildcards.zoo)
+        for f in expand(SHARD_FILES, zoo=wildcards.zoo, shard=shard)
+    ]
+
+
+def shard_dirs(wildcards):
+    return expand(SHARD_DIR, zoo=wildcards.zoo, shard=shards(wildcards.zoo))
+
+
+def autoencoder_model(wildcards):
+    """The model.pt an autoencoder method needs (nothing for the baselines)."""
+    encoder = encoder_of(wildcards.method)
+    return (
+        [] if encoder is None else ENCODER_MODEL.format(zoo=wildcards.zoo, encoder=encoder)
+    )
+
+
+def probe_model(wildcards):
+    """The model.pt a probe reads (nothing for the trained predictors)."""
+    model = config["predict"]["models"][wildcards.predictor]
+    if model["kind"] != "probe":
+        return []
+    return ENCODER_MODEL.format(zoo=wildcards.zoo, encoder=model["encoder"])

@@ -1,0 +1,48 @@
+# The target files of the stage groups (`snakemake data`, `zoos`, ...; DVC's stages run these), built here in one
+# place, and the expanded lists rules read as inputs.
+from symzoo.report import TABLES
+
+FIGURES = expand(FIGURE, name=FIGURE_NAMES, ext=FORMATS)
+ALL_TABLES = expand(TABLE, table=TABLES)
+ALL_METRICS = expand(METRICS, zoo=ZOOS)
+ALL_CURVES = expand(CURVES, zoo=ZOOS, method=METHODS)
+ALL_ORBITS = expand(ORBIT, zoo=ZOOS)
+ALL_FIDELITY = expand(FIDELITY_TABLE, zoo=ZOOS, name=FIDELITY)
+
+PREDICT_TARGETS = expand(
+    PREDICTIONS, zoo=CLASSIFIER_ZOOS, predictor=PREDICTORS, seed=SEEDS
+)
+GENERALIZATION = [
+    *expand(TABLE, table=GENERALIZATION_TABLES),
+    *expand(FIGURE, name="generalization", ext=FORMATS),
+]
+"""The generalization table and figure: in the report group (DVC: one stage owns results/figures), when there
+are predictions to tabulate."""
+
+BUDGET_TARGETS = expand(
+    BUDGET_FIDELITY,
+    zoo=CLASSIFIER_ZOOS,
+    encoder=BUDGET_ENCODERS,
+    point=BUDGET,
+)
+"""The budget points (`snakemake budget`; not part of `all`)."""
+
+STAGES = {
+    "data": expand(DATASET, dataset=DATASETS),
+    "zoos": [f for zoo in ZOOS for f in expand(ZOO_FILES, zoo=zoo)],
+    "encoders": [
+        f
+        for zoo in ZOOS
+        for encoder in ENCODERS
+        for f in expand(ENCODER_FILES, zoo=zoo, encoder=encoder)
+    ],
+    "merge": [*ALL_CURVES, *ALL_ORBITS, *ALL_FIDELITY],
+    "report": [
+        *ALL_TABLES,
+        *ALL_METRICS,
+        *FIGURES,
+        *(GENERALIZATION if PREDICT_TARGETS else []),
+    ],
+    "predict": PREDICT_TARGETS,
+}
+"""The targets of each stage group (`snakemake zoos`, ...; DVC's stages run these)."""
