@@ -287,7 +287,7 @@ def test_the_task_is_stored_in_arch_json_and_old_files_infer_it():
         NetSpec("mlp", (1, 8, 8), (4,), 10, "tanh", task="inr")  # an INR is a SIREN
     with pytest.raises(ValueError, match="task"):
         NetSpec("mlp", (1, 8, 8), (4,), 10, "tanh", task="regression")
-    assert (score_column("inr"), score_column(siren), score_column("classification")) == ("psnr", "psnr", "test_accuracy")
+    assert score_column("inr") == score_column(siren) == "psnr" and score_column("classification") == "test_accuracy"
 
 
 def test_an_inr_zoo_s_arch_json_names_its_task(inr_zoo, tmp_path):
@@ -314,12 +314,10 @@ def _report_curves(zoo: str, task: str, score: float, kind: str | None = None):
         for pair in (0, 1):
             for alpha in np.linspace(0, 1, 5):
                 bump = math.sin(math.pi * alpha) * (0.1 + 0.01 * pair)
-                rows.append(
-                    {"zoo": zoo, "method": method, "pair_id": pair, "model_a": 2 * pair, "model_b": 2 * pair + 1,
-                     "alpha": alpha, "split": "test", "loss": 0.5 + bump, "score": score - bump,
-                     "dist_a": alpha * 0.2, "dist_b": (1 - alpha) * 0.2, "orig_loss_a": 0.5, "orig_loss_b": 0.5,
-                     "orig_score_a": score, "orig_score_b": score, "task": task}  # fmt: skip
-                )
+                ids = {"zoo": zoo, "method": method, "pair_id": pair, "model_a": 2 * pair, "model_b": 2 * pair + 1}
+                values = {"loss": 0.5 + bump, "score": score - bump, "dist_a": alpha / 5, "dist_b": (1 - alpha) / 5}
+                originals = {"orig_loss_a": 0.5, "orig_loss_b": 0.5, "orig_score_a": score, "orig_score_b": score}
+                rows.append(ids | {"alpha": alpha, "split": "test"} | values | originals | {"task": task})
     frame = pl.DataFrame(rows)
     return frame if kind is None else frame.with_columns(pl.lit(kind).alias("kind"))
 

@@ -12,6 +12,11 @@ Options (``run``'s keyword arguments) that a benchmark does not take are an erro
 
 from __future__ import annotations
 
+import argparse
+import json
+import sys
+from pathlib import Path
+
 import torch
 
 
@@ -71,3 +76,36 @@ def tables(result: dict) -> str:
         out.append(f"{key}:")
         out += ["  ".join(text.rjust(size) for text, size in zip(line, sizes)) for line in cells]
     return "\n".join(out)
+
+
+def arguments(p: argparse.ArgumentParser) -> None:
+    """``symzoo bench``'s arguments (the command-line side of :func:`run`)."""
+    from symzoo.stages.common import add_device
+
+    p.add_argument("what", choices=BENCHMARKS, help="which benchmark")
+    p.add_argument("--quick", action="store_true", help="smaller problem sizes (a smoke run, not for figures)")
+    p.add_argument("--runs", type=int, help="convert: runs of the synthetic archive (x 9 rows; 30,000: full size)")
+    p.add_argument("--workdir", type=Path, help="convert: where its temporary archive goes (about 3x the weights)")
+    p.add_argument("--repeats", type=int, help="merge, canonicalize: timed calls of each side, taken in turns")
+    p.add_argument("--widths", type=_ints, help="canonicalize: MLP hidden widths, comma-separated (16,64,256,1024)")
+    p.add_argument("--zoo-size", type=int, help="canonicalize: networks the encoder's training is amortised over")
+    add_device(p)
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def main(args: argparse.Namespace) -> None:
+    from symzoo.device import resolve
+
+    names = {name for names in OPTIONS.values() for name in names}
+    options = {name: getattr(args, name) for name in sorted(names) if getattr(args, name) is not None}
+    result = run(args.what, resolve(args.device), quick=args.quick, **options)
+    table = tables(result)
+    if table:  # for reading; the JSON object on stdout holds the same rows
+        print(table, file=sys.stderr)
+    print(json.dumps(result, indent=2, default=str))

@@ -22,7 +22,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from torch import Tensor, nn
 
-from symzoo.fit.train import OptimSettings, seeded, train
+from symzoo.fit.train import OptimSettings, Trained, seeded, train
 from symzoo.metrics import regression_metrics
 from symzoo.models.autoencoder import Architecture
 from symzoo.models.predictors import GRAPH_KINDS, build_predictor
@@ -84,16 +84,16 @@ def fit_predictor(
     val: tuple[Tensor, Tensor],
     device: torch.device,
     progress: bool = True,
-) -> tuple[nn.Module, list[dict[str, Any]]]:
-    """Train a predictor on (parameters, accuracies) ``train_set`` with the one training loop; returns the model
-    of the epoch with the best validation tau and the history (epoch, step, lr, train MSE, val tau / R² / L1)."""
+) -> Trained:
+    """Train a predictor on (parameters, accuracies) ``train_set`` with the one training loop: the model of the
+    epoch with the best validation tau, and the history (epoch, step, lr, train MSE, val tau / R² / L1)."""
     thetas, y = (t.to(device) for t in train_set)
     with seeded(settings.seed, device):
         model = build_predictor(
             spec, settings.kind, thetas.cpu(), settings.encoder, settings.hidden, settings.layers, settings.dropout
         ).to(device)
         inputs = model.prepare(thetas)  # once: e.g. StatNN's statistics
-        run = train(
+        return train(
             model,
             lambda batch, _: F.mse_loss(torch.sigmoid(model(inputs[batch])), y[batch]),
             lambda m: regression_metrics(predict(m, val[0]), val[1].numpy()),
@@ -106,7 +106,6 @@ def fit_predictor(
             desc=f"predictor {settings.kind}",
             progress=progress,
         )
-    return run.model, run.history
 
 
 def ridge_probe(

@@ -75,9 +75,7 @@ def pair_barriers(curves: pl.DataFrame, by: list[str] | tuple[str, ...] = ("pair
             (pl.col("loss") - ((1 - alpha) * orig_loss_a + alpha * orig_loss_b)).max().alias("loss_barrier_orig"),
             ((dist_a0 + dist_b1) / 2).alias("endpoint_dist"),
             ((score0 - orig_score_a + score1 - orig_score_b) / 2).alias("endpoint_score_gap"),
-            ((pl.col("dist_a").gather(middle).first() + pl.col("dist_b").gather(middle).first()) / 2).alias(
-                "mid_dist"
-            ),
+            ((pl.col("dist_a").gather(middle).first() + pl.col("dist_b").gather(middle).first()) / 2).alias("mid_dist"),
             loss0.alias("loss_a"),
             loss1.alias("loss_b"),
             score0.alias("score_a"),

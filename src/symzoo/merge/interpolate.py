@@ -20,7 +20,6 @@ into every curves table as ``task``; units: :mod:`symzoo.report.units`):
 from __future__ import annotations
 
 import logging
-import warnings
 
 import numpy as np
 import polars as pl
@@ -39,9 +38,6 @@ SCORE_COLUMNS = {"classification": "test_accuracy", "inr": "psnr"}
 def score_column(task: str | NetSpec) -> str:
     """The ``models.parquet`` column networks are ranked by, for a zoo's task (or its spec): ``test_accuracy``,
     or ``psnr`` for an INR zoo (which has no test accuracy)."""
-    if isinstance(task, pl.DataFrame):  # transitional, for callers that still pass the models table: remove
-        warnings.warn("score_column(models) is deprecated: pass the zoo's spec.task", DeprecationWarning, 2)
-        return "psnr" if "psnr" in task.columns and task["test_accuracy"].is_null().all() else "test_accuracy"
     task = task.task if isinstance(task, NetSpec) else task
     if task not in SCORE_COLUMNS:
         raise ValueError(f"unknown zoo task {task!r}, not one of {TASKS}")

@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from collections.abc import Mapping
 from pathlib import Path
 
 import polars as pl
 
-from symzoo.atomic import atomic_path
 from symzoo.report.budget import budget_figure
-from symzoo.stages.figures import save
+from symzoo.stages import common
+from symzoo.stages.common import save_figure, write_table
 
 AXES = ("train_networks", "hidden", "epochs")
+
+
+def arguments(p: argparse.ArgumentParser) -> None:
+    common.add_named(
+        p, "--point", "ZOO/ENCODER/AXIS-VALUE=DIR", "a budget point's directory (model, summary, fidelity)", required=True
+    )
+    common.add_named(p, "--controls", "ZOO=PATH", "a zoo's fidelity controls (the nearest-train oracle is drawn)")
+    p.add_argument("--table", required=True, type=Path, help="results/tables/budget.parquet")
+    common.add_out(p, "results/figures (writes budget.png and .pdf)", flag="--out-dir")
+
+
+def main(args: argparse.Namespace) -> None:
+    frame = run(common.named(args, "--point"), common.named(args, "--controls"), args.table, args.out_dir)
+    print(frame.filter(frame["split"] == "test").drop("split"))
 
 
 def read_point(name: str, directory: Path) -> pl.DataFrame:
@@ -56,7 +71,6 @@ def run(points: Mapping[str, Path], controls: Mapping[str, Path], table: Path, f
         oracle = pl.concat([pl.read_parquet(p) for p in controls.values()]).filter(
             (pl.col("model") == "nearest_train") & (pl.col("split") == "test")
         )
-    with atomic_path(table) as tmp:
-        frame.write_parquet(tmp)
-    save(budget_figure(frame, oracle), figures, "budget")
+    write_table(frame, Path(table))
+    save_figure(budget_figure(frame, oracle), figures, "budget")
     return frame

@@ -1,16 +1,35 @@
-"""What several stages share: loading the inputs every merging stage reads."""
+"""What the stages share: the stage interface's argument groups, and loading and writing their files.
+
+The stage interface: every stage module (``symzoo.stages.<name>``, the command ``symzoo <name>``) has
+``arguments(parser)``, which declares its command-line arguments with the groups below, and ``main(args)``,
+which builds its typed settings from the validated options, loads its inputs (models included) and calls its
+``run``; ``run`` takes typed values and is what tests and other Python code call. Repeated inputs are
+``NAME=PATH`` pairs everywhere (``--model ae_scalegmn=model.pt``); a config section is JSON validated against
+the schema (``--options`` for the stage's own, ``--<section>-options`` for another).
+"""
 
 from __future__ import annotations
 
+import argparse
+import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import polars as pl
 import torch
 
+from symzoo import config
+from symzoo.atomic import atomic_path
 from symzoo.data.images import ImageSet, load_image_set
+from symzoo.data.merge import read_medoid
 from symzoo.data.zoo import Zoo, read_zoo
-from symzoo.fit.fidelity import log_probs, medoid
+from symzoo.device import CHOICES, resolve
+
+if TYPE_CHECKING:  # the encoders (torch-geometric) load only when a stage is given a model
+    from symzoo.models.autoencoder import Autoencoder
 
 
 @dataclass(frozen=True)
@@ -58,18 +77,151 @@ def measured_on(
     return images(image_set, split, n, seed, device)
 
 
-def train_medoid(
-    zoo: Zoo, image_set: ImageSet, settings: FidelitySettings, device: torch.device
-) -> tuple[int, torch.Tensor]:
-    """The train split's medoid (model id, parameters (P,)): the train network with the smallest mean KL from the
-    other train networks on validation images (never the test images)."""
-    ids = subset(zoo.ids("train"), settings.networks, settings.seed)
-    if len(ids) < 2:
-        raise ValueError(f"zoo {zoo.root}: the medoid needs at least 2 kept train networks, found {len(ids)}")
-    x, _ = measured_on(zoo, image_set, "val", settings.images, settings.seed, device)
-    index = medoid(log_probs(zoo.spec, zoo.tensor(ids, device), x), inr=zoo.spec.is_inr)
-    return int(ids[index]), zoo.tensor([ids[index]], device)[0]
-
-
 def load_inputs(zoo_dir: Path, data_path: Path) -> tuple[Zoo, ImageSet]:
     return read_zoo(zoo_dir), load_image_set(data_path)
+
+
+def load_medoid(path: Path, zoo: Zoo, device: torch.device) -> torch.Tensor:
+    """The train medoid's parameters (P,) from its ``medoid.json`` (:mod:`symzoo.stages.medoid`)."""
+    return zoo.tensor([read_medoid(path, len(zoo))], device)[0]
+
+
+def load_models(named: Mapping[str, Path] | Any, device: torch.device) -> dict[str, Autoencoder]:
+    """Autoencoders by name from ``NAME=PATH`` pairs (a mapping or a list of pairs) of ``--model``."""
+    from symzoo.models.autoencoder import load_autoencoder
+
+    return {name: load_autoencoder(path, device) for name, path in dict(named).items()}
+
+
+def read_table(path: Path, what: str) -> pl.DataFrame:
+    """A Parquet file, or an error that names it (not polars' traceback)."""
+    try:
+        return pl.read_parquet(path)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such {what}") from None
+    except Exception as err:  # polars raises several error types for a file that is not Parquet
+        raise ValueError(f"{path}: not a readable {what} (Parquet) file: {str(err).splitlines()[0]}") from None
+
+
+def write_table(table: pl.DataFrame | str, path: Path) -> None:
+    """One table, atomically: text as is, ``.csv`` as CSV, anything else as Parquet."""
+    with atomic_path(path) as tmp:
+        if isinstance(table, str):
+            tmp.write_text(table)
+        elif path.suffix == ".csv":
+            table.write_csv(tmp)
+        else:
+            table.write_parquet(tmp)
+
+
+def save_figure(fig, out_dir: Path, name: str) -> list[Path]:
+    """Write ``fig`` as ``out_dir/name.<format>`` for every format, each atomically; closes the figure."""
+    from symzoo.report import FORMATS
+    from symzoo.report.figures import plt
+
+    paths = []
+    for fmt in FORMATS:
+        path = Path(out_dir) / f"{name}.{fmt}"
+        with atomic_path(path) as tmp:
+            # no creation date (PDF) and one software tag: the same tables give the same bytes
+            metadata = {"CreationDate": None} if fmt == "pdf" else {"Software": "symzoo"}
+            fig.savefig(tmp, format=fmt, bbox_inches="tight", dpi=150, metadata=metadata)
+        paths.append(path)
+    plt.close(fig)
+    return paths
+
+
+# The stage interface's argument groups ------------------------------------------------------------------------
+
+
+def options_argument(definition: str, flag: str = "--options") -> Callable[[str], dict]:
+    """argparse type: a JSON object validated against ``$defs/{definition}`` of the config schema."""
+
+    def parse(text: str) -> dict:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise argparse.ArgumentTypeError(f"{flag} is not valid JSON ({err}): {text[:80]!r}") from err
+        try:
+            return config.validate(data, definition, where=flag)
+        except config.ConfigError as err:
+            raise argparse.ArgumentTypeError(str(err)) from err
+
+    parse.__name__ = f"{definition} options"
+    return parse
+
+
+def add_options(p: argparse.ArgumentParser, definition: str, help: str, section: str | None = None) -> None:
+    """The stage's own config section (``--options``, required) or another one (``--<section>-options``,
+    optional: the schema's defaults), as JSON validated against ``$defs/{definition}``."""
+    if section is None:
+        p.add_argument("--options", required=True, type=options_argument(definition), help=f"{help} as JSON")
+        return
+    flag = f"--{section}-options"
+    default = config.validate({}, definition, where=flag)
+    p.add_argument(flag, type=options_argument(definition, flag), default=default, help=f"{help} as JSON")
+
+
+def named_path(text: str) -> tuple[str, Path]:
+    """argparse type: ``NAME=PATH`` (NAME may contain slashes, e.g. ``zoo/method``)."""
+    name, sep, path = text.partition("=")
+    if not sep or not name or not path:
+        raise argparse.ArgumentTypeError(f"expected NAME=PATH, not {text!r}")
+    return name, Path(path)
+
+
+def add_named(p: argparse.ArgumentParser, flag: str, metavar: str, help: str, required: bool = False) -> None:
+    """Repeated inputs as ``NAME=PATH`` pairs (``flag`` given once with several, or several times)."""
+    p.add_argument(
+        flag,
+        nargs="+" if required else "*",
+        action="extend",
+        required=required,
+        type=named_path,
+        metavar=metavar,
+        help=f"{help} (repeat)",
+    )
+
+
+def named(args: argparse.Namespace, flag: str) -> dict[str, Path]:
+    """The ``NAME=PATH`` pairs of ``flag`` as a dict (empty if none were given)."""
+    return dict(getattr(args, flag.lstrip("-").replace("-", "_")) or [])
+
+
+def one_named(args: argparse.Namespace, flag: str) -> tuple[str, Path] | None:
+    """The one ``NAME=PATH`` pair of ``flag``, or None; more than one is an error."""
+    pairs = named(args, flag)
+    if len(pairs) > 1:
+        raise ValueError(f"{flag} takes one NAME=PATH here, not {len(pairs)}: {sorted(pairs)}")
+    return next(iter(pairs.items()), None)
+
+
+def add_zoo(p: argparse.ArgumentParser, help: str = "zoo directory (results/zoo/<name>)") -> None:
+    p.add_argument("--zoo", required=True, type=Path, help=help)
+
+
+def add_data(p: argparse.ArgumentParser, help: str = "the zoo's image set .npz") -> None:
+    p.add_argument("--data", required=True, type=Path, help=help)
+
+
+def add_out(p: argparse.ArgumentParser, help: str, flag: str = "--out") -> None:
+    p.add_argument(flag, required=True, type=Path, help=help)
+
+
+def add_cache(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--cache", type=Path, default=Path("results/downloads"), help="download cache directory")
+
+
+def add_medoid(p: argparse.ArgumentParser, required: bool = False) -> None:
+    p.add_argument("--medoid", required=required, type=Path, help="the zoo's medoid.json (`symzoo medoid`)")
+
+
+def add_device(p: argparse.ArgumentParser, progress: bool = False) -> None:
+    """``--device`` (and, for the training stages, ``--no-progress``)."""
+    p.add_argument("--device", choices=CHOICES, default="auto", help="auto: CUDA when present (default)")
+    if progress:
+        p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def device(args: argparse.Namespace) -> torch.device:
+    return resolve(args.device)

@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
+import argparse
+import logging
 from pathlib import Path
 
 from symzoo.data.images import ImageSet, save_image_set
 from symzoo.sources.cifar import Cifar10Settings, cifar10_gs_image_set
 from symzoo.sources.digits import DigitsSettings, digits_image_set
+from symzoo.stages import common
+
+log = logging.getLogger(__name__)
+
+
+def arguments(p: argparse.ArgumentParser) -> None:
+    common.add_options(p, "dataset", "datasets.<name>")
+    common.add_out(p, "output .npz (results/data/<name>.npz)")
+    common.add_cache(p)
+
+
+def main(args: argparse.Namespace) -> None:
+    run(args.options, args.out, args.cache)
+    log.info("wrote %s", args.out)
 
 
 def build(options: dict, cache_dir: Path) -> ImageSet:

@@ -8,6 +8,7 @@ goes once the outputs are written, each atomically.
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import math
@@ -25,10 +26,25 @@ from symzoo.data.zoo import Zoo, read_zoo
 from symzoo.fit.autoencoder import FitSettings, fingerprint, fit_autoencoder, train_ids
 from symzoo.fit.train import STATE_VERSION
 from symzoo.models.autoencoder import save_autoencoder
+from symzoo.stages import common
 
 log = logging.getLogger(__name__)
 
 MODEL, HISTORY, SUMMARY, CHECKPOINT = "model.pt", "history.parquet", "summary.json", "checkpoint.pt"
+
+
+def arguments(p: argparse.ArgumentParser) -> None:
+    common.add_options(p, "encoder", "encoders.<name> (with the zoo's own overrides)")
+    common.add_zoo(p, "zoo directory (trains on its train split)")
+    common.add_data(p, "the zoo's image set .npz (for the functional loss)")
+    common.add_out(p, "output directory (results/encoders/<zoo>/<name>)")
+    common.add_device(p, progress=True)
+
+
+def main(args: argparse.Namespace) -> None:
+    settings = FitSettings.from_options(args.options)
+    summary = run(args.zoo, args.data, args.out, settings, common.device(args), not args.no_progress)
+    print(json.dumps(summary, indent=2, default=str))
 
 
 def check_inputs(zoo: Zoo, images: ImageSet, ids: dict[str, np.ndarray], zoo_dir: Path, images_path: Path) -> None:

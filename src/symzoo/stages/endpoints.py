@@ -1,88 +1,71 @@
 """Stage ``endpoints``: for one merge method, the two networks of every pair to interpolate between.
 
-Writes ``results/merge/{zoo}/{method}/endpoints.npy``: float32 (n_pairs, 2, P), row i the endpoints (A, B) of
-row i of ``pairs.parquet``.
+Writes ``results/merge/{zoo}/{method}/endpoints.npy`` (:func:`symzoo.data.merge.write_endpoints`): float32
+(n_pairs, 2, P), row i the endpoints (A, B) of row i of ``pairs.parquet``.
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-import polars as pl
 import torch
 
-from symzoo.atomic import atomic_path
+from symzoo.data.merge import read_pairs, write_endpoints
+from symzoo.data.zoo import read_zoo
 from symzoo.merge.methods import MEDOID, check_method, endpoints
-from symzoo.nets.spec import NetSpec
-from symzoo.stages.common import FidelitySettings, load_inputs, train_medoid
+from symzoo.stages import common
 
 if TYPE_CHECKING:  # the encoders (torch-geometric) load only when a method needs a model
     from symzoo.models.autoencoder import Autoencoder
 
 log = logging.getLogger(__name__)
 
-PAIR_COLUMNS = ("pair_id", "model_a", "model_b")
+
+def arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--method", required=True, help="naive, rebasin, rebasin_scaling, canonical, medoid or ae_<encoder>")
+    common.add_zoo(p)
+    p.add_argument("--pairs", required=True, type=Path, help="pairs table (results/merge/<zoo>/pairs.parquet)")
+    common.add_named(p, "--model", "ae_NAME=PATH", "the autoencoder's model.pt (method ae_NAME)")
+    common.add_medoid(p)
+    p.add_argument("--seed", type=int, default=0, help="seed of re-basin's sweep order")
+    common.add_out(p, "endpoints.npy: float32 (pairs, 2, P)")
+    common.add_device(p)
 
 
-def read_pairs(path: Path, num_networks: int) -> pl.DataFrame:
-    """``pairs.parquet``, checked: the columns, and model ids that exist in the zoo."""
-    try:
-        pairs = pl.read_parquet(path)
-    except Exception as err:  # polars raises several error types for a file that is not Parquet
-        raise ValueError(f"{path}: not a readable pairs table ({err})") from err
-    missing = [c for c in PAIR_COLUMNS if c not in pairs.columns]
-    if missing:
-        raise ValueError(f"{path}: missing column(s) {missing}; expected {list(PAIR_COLUMNS)}")
-    ids = pl.concat([pairs["model_a"], pairs["model_b"]])
-    if len(ids) and (ids.min() < 0 or ids.max() >= num_networks):
-        raise ValueError(f"{path}: model ids must lie in 0..{num_networks - 1}, the zoo's networks")
-    return pairs
-
-
-def read_endpoints(path: Path, spec: NetSpec, n_pairs: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The endpoints (A, B), each (n_pairs, P), of an ``endpoints.npy``, checked against the pairs and the spec."""
-    try:
-        array = np.load(path)
-    except (ValueError, OSError) as err:
-        raise ValueError(f"{path}: not a readable .npy file ({err})") from err
-    if array.dtype != np.float32 or array.shape != (n_pairs, 2, spec.num_params):
-        raise ValueError(
-            f"{path}: expected float32 ({n_pairs}, 2, {spec.num_params}) endpoints for the pairs, "
-            f"got {array.dtype} {array.shape}"
-        )
-    if not np.isfinite(array).all():
-        raise ValueError(f"{path}: endpoints with NaN/inf parameters")
-    ends = torch.from_numpy(array)
-    return ends[:, 0], ends[:, 1]
+def main(args: argparse.Namespace) -> None:
+    device = common.device(args)
+    model = common.one_named(args, "--model")
+    if model is not None and model[0] != args.method:
+        raise ValueError(f"--model {model[0]}=...: the model is named for method {model[0]!r}, not {args.method!r}")
+    ae = common.load_models(dict([model]), device)[model[0]] if model else None
+    run(args.zoo, args.pairs, args.method, args.out, ae, args.medoid, args.seed, device)
 
 
 def run(
     zoo_dir: Path,
     pairs_path: Path,
-    data_path: Path,
     method: str,
     out: Path,
     ae: Autoencoder | None,
-    fidelity: FidelitySettings,
+    medoid_path: Path | None,
     seed: int,
     device: torch.device,
 ) -> Path:
+    """The endpoints of ``method``; an autoencoder method needs ``ae``, the medoid control ``medoid_path``."""
+    if method == MEDOID and medoid_path is None:
+        raise ValueError("method 'medoid' needs the zoo's medoid.json (--medoid)")
     check_method(method, ae, medoid=torch.zeros(0) if method == MEDOID else None)
-    zoo, image_set = load_inputs(zoo_dir, data_path)
+    zoo = read_zoo(zoo_dir)
     pairs = read_pairs(pairs_path, len(zoo))
-    medoid = None
-    if method == MEDOID:
-        model_id, medoid = train_medoid(zoo, image_set, fidelity, device)
-        log.info("train medoid: network %d", model_id)
+    medoid = common.load_medoid(medoid_path, zoo, device) if method == MEDOID else None
     a, b = (zoo.tensor(pairs[column].to_numpy(), device) for column in ("model_a", "model_b"))
     a, b = endpoints(method, zoo.spec, a, b, ae, medoid, seed)
-    array = torch.stack([a, b], dim=1).float().cpu().numpy()
-    if not np.isfinite(array).all():
-        raise FloatingPointError(f"{out}: method {method!r} produced NaN/inf parameters; nothing written")
-    with atomic_path(out) as tmp, open(tmp, "wb") as f:
-        np.save(f, array)
+    try:
+        write_endpoints(out, a, b)
+    except FloatingPointError as err:
+        raise FloatingPointError(f"method {method!r}: {err}") from None
     log.info("wrote %s (%d pairs)", out, len(pairs))
     return out

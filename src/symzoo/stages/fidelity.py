@@ -1,6 +1,6 @@
 """Stage ``fidelity``: how faithfully an autoencoder reconstructs networks, next to trivial controls.
 
-``symzoo fidelity --model model.pt`` measures the reconstructions of one autoencoder; without ``--model`` it
+``symzoo fidelity --model ae_NAME=model.pt`` measures the reconstructions of one autoencoder; without ``--model`` it
 measures the controls fitted on the train split (identity, medoid, mean prediction, nearest train network).
 Either way it writes one row per (model, split) to ``results/fidelity/{zoo}/{name}.parquet``: the measures of
 :mod:`symzoo.fit.fidelity` on at most ``networks`` networks of the split and ``images`` test images. The train
@@ -10,6 +10,7 @@ on its pixel grid against each INR's own image (render MSE in place of the KL, P
 
 from __future__ import annotations
 
+import argparse
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,7 +20,8 @@ import torch
 
 from symzoo.atomic import atomic_path
 from symzoo.fit.fidelity import METRICS, controls, fidelity, log_probs
-from symzoo.stages.common import FidelitySettings, load_inputs, measured_on, subset, train_medoid
+from symzoo.stages import common
+from symzoo.stages.common import FidelitySettings, load_inputs, measured_on, subset
 
 if TYPE_CHECKING:  # the encoders (torch-geometric) load only when there is a model to measure
     from symzoo.models.autoencoder import Autoencoder
@@ -28,6 +30,26 @@ log = logging.getLogger(__name__)
 
 SPLITS = ("test", "train")
 SCHEMA = {"model": pl.String, "split": pl.String, "n": pl.Int64, **{m: pl.Float64 for m in METRICS}}
+CONTROLS = "controls"
+"""The rows' name without a model."""
+
+
+def arguments(p: argparse.ArgumentParser) -> None:
+    common.add_zoo(p)
+    common.add_data(p, "the zoo's image set .npz (measured on its test images)")
+    common.add_named(p, "--model", "ae_NAME=PATH", "an autoencoder's model.pt, rows named ae_NAME; none: the controls")
+    common.add_medoid(p)
+    common.add_options(p, "fidelity", "the config's fidelity section (networks and images measured)", "fidelity")
+    common.add_out(p, "results/fidelity/<zoo>/<name>.parquet")
+    common.add_device(p)
+
+
+def main(args: argparse.Namespace) -> None:
+    device = common.device(args)
+    model = common.one_named(args, "--model")
+    ae = common.load_models(dict([model]), device)[model[0]] if model else None
+    settings = FidelitySettings.from_options(args.fidelity_options)
+    run(args.zoo, args.data, settings, args.out, ae, model[0] if model else CONTROLS, device, args.medoid)
 
 
 def run(
@@ -38,15 +60,21 @@ def run(
     ae: Autoencoder | None,
     name: str,
     device: torch.device,
+    medoid_path: Path | None = None,
 ) -> pl.DataFrame:
-    """Measure the autoencoder ``ae`` (rows named ``name``) or, if None, the controls; write ``out``."""
+    """Measure the autoencoder ``ae`` (rows named ``name``) or, if None, the controls (they need the zoo's
+    ``medoid_path``); write ``out``."""
     zoo, image_set = load_inputs(zoo_dir, data_path)
     spec = zoo.spec
     x, y = measured_on(zoo, image_set, "test", settings.images, settings.seed, device)
     rows = []
     train_ids = subset(zoo.ids("train"), settings.train_pool, settings.seed)
     logp_train = log_probs(spec, zoo.tensor(train_ids, device), x) if ae is None else None
-    logp_medoid = log_probs(spec, train_medoid(zoo, image_set, settings, device)[1][None], x)[0] if ae is None else None
+    logp_medoid = None
+    if ae is None:
+        if medoid_path is None:
+            raise ValueError("the fidelity controls need the zoo's medoid.json (--medoid)")
+        logp_medoid = log_probs(spec, common.load_medoid(medoid_path, zoo, device)[None], x)[0]
     for split in SPLITS:
         ids = subset(zoo.ids(split), settings.networks, settings.seed)
         if len(ids) < 2:

@@ -8,6 +8,7 @@ fitting settings (:mod:`symzoo.zoo.inr`).
 
 from __future__ import annotations
 
+import argparse
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,11 +21,23 @@ from symzoo.data.images import SPLITS, load_image_set
 from symzoo.data.zoo import finalize_models, write_zoo
 from symzoo.nets.functional import coordinates, render
 from symzoo.nets.spec import siren_spec
+from symzoo.stages import common
 from symzoo.zoo.inr import InrFitSettings, fit_sirens, init_sirens, mse, psnr, targets
 
 log = logging.getLogger(__name__)
 
-DEFINITION = "zoo_inr"
+
+
+def arguments(p: argparse.ArgumentParser) -> None:
+    common.add_options(p, "zoo_inr", "zoos.<name>")
+    common.add_data(p, "image set .npz whose images the INRs represent")
+    common.add_out(p, "zoo directory (results/zoo/<name>)")
+    common.add_device(p)
+
+
+def main(args: argparse.Namespace) -> None:
+    run(args.options, args.data, args.out, common.device(args))
+    log.info("wrote %s", args.out)
 
 
 def run(options: Mapping, data_path: Path, out_dir: Path, device: torch.device) -> Path:

@@ -7,16 +7,32 @@ Writes ``results/merge/{zoo}/{method}/curves.parquet`` (one row per pair x alpha
 from __future__ import annotations
 
 import logging
+import argparse
 from pathlib import Path
 
 import torch
 
 from symzoo.atomic import atomic_path
 from symzoo.merge.interpolate import alphas, curves_table
+from symzoo.data.merge import read_endpoints, read_pairs
+from symzoo.stages import common
 from symzoo.stages.common import load_inputs, measured_on
-from symzoo.stages.endpoints import read_endpoints, read_pairs
 
 log = logging.getLogger(__name__)
+
+
+def arguments(p: argparse.ArgumentParser) -> None:
+    common.add_zoo(p, "zoo directory (the pairs' original networks)")
+    p.add_argument("--pairs", required=True, type=Path, help="pairs table")
+    p.add_argument("--endpoints", required=True, type=Path, help="endpoints.npy of `symzoo endpoints`")
+    common.add_data(p, "image set .npz (evaluated on its test split)")
+    p.add_argument("--alphas", type=int, default=21, help="interpolation weights in [0, 1] (default 21)")
+    common.add_out(p, "curves table (results/merge/<zoo>/<method>/curves.parquet)")
+    common.add_device(p)
+
+
+def main(args: argparse.Namespace) -> None:
+    run(args.zoo, args.pairs, args.endpoints, args.data, args.alphas, args.out, common.device(args))
 
 
 def run(

@@ -5,6 +5,7 @@ Writes ``results/merge/{zoo}/orbit.parquet`` (:func:`symzoo.merge.orbit.orbit_cu
 
 from __future__ import annotations
 
+import argparse
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,7 +15,8 @@ import torch
 from symzoo.atomic import atomic_path
 from symzoo.merge.methods import BASELINES, MEDOID
 from symzoo.merge.orbit import orbit_curves
-from symzoo.stages.common import FidelitySettings, load_inputs, measured_on, train_medoid
+from symzoo.stages import common
+from symzoo.stages.common import load_inputs, measured_on
 
 if TYPE_CHECKING:  # the encoders (torch-geometric) load only when a method needs a model
     from symzoo.models.autoencoder import Autoencoder
@@ -22,11 +24,27 @@ if TYPE_CHECKING:  # the encoders (torch-geometric) load only when a method need
 log = logging.getLogger(__name__)
 
 
+def arguments(p: argparse.ArgumentParser) -> None:
+    common.add_options(p, "merge", "the config's merge section (with the zoo's own orbit entry merged in)")
+    common.add_zoo(p)
+    common.add_data(p, "image set .npz (evaluated on its test split)")
+    common.add_named(p, "--model", "ae_NAME=PATH", "an autoencoder to include as the method ae_NAME")
+    common.add_medoid(p, required=True)
+    common.add_out(p, "orbit curves (results/merge/<zoo>/orbit.parquet)")
+    common.add_device(p)
+
+
+def main(args: argparse.Namespace) -> None:
+    device = common.device(args)
+    models = common.load_models(common.named(args, "--model"), device)
+    run(args.zoo, args.data, args.options, args.medoid, models, args.out, device)
+
+
 def run(
     zoo_dir: Path,
     data_path: Path,
     options: dict,
-    fidelity: FidelitySettings,
+    medoid_path: Path,
     models: dict[str, Autoencoder],
     out: Path,
     device: torch.device,
@@ -45,7 +63,7 @@ def run(
             return zoo_targets(zoo, image_set, ids, device)
 
     methods = {m: None for m in (*options["methods"], MEDOID) if m in BASELINES} | models
-    _, medoid = train_medoid(zoo, image_set, fidelity, device)
+    medoid = common.load_medoid(medoid_path, zoo, device)
     orbit = options["orbit"]
     frame = orbit_curves(
         zoo,
@@ -57,8 +75,8 @@ def run(
         orbit.get("alphas") or options["alphas"],
         options["seed"],
         medoid,
-        noise=orbit.get("noise", 0.0),
-        copies=orbit.get("copies", 1),
+        noise=orbit["noise"],
+        copies=orbit["copies"],
         truth=truth,
     )
     with atomic_path(out) as tmp:

@@ -9,10 +9,11 @@ symmetry group of every network — the invariance check), ``history.parquet`` (
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -23,6 +24,10 @@ from symzoo.data.zoo import read_zoo
 from symzoo.fit.predict import PredictSettings, fit_predictor, predict, ridge_probe
 from symzoo.metrics import regression_metrics
 from symzoo.nets.symmetry import random_transform, transform
+from symzoo.stages import common
+
+if TYPE_CHECKING:  # the encoders (torch-geometric) load only for a probe
+    from symzoo.models.autoencoder import Autoencoder
 
 log = logging.getLogger(__name__)
 
@@ -34,15 +39,32 @@ TRANSFORMS = {"predicted_permuted": "permutation", "predicted_transformed": "bot
 """The invariance check: predictions after a random permutation / permutation and scaling of every network."""
 
 
+def arguments(p: argparse.ArgumentParser) -> None:
+    common.add_options(p, "predictor", "predict.models.<name>")
+    common.add_zoo(p, "zoo directory (trains on its train split)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the initialisation, the batches and the transforms")
+    common.add_named(p, "--model", "ae_NAME=PATH", "the autoencoder whose latent a probe reads")
+    common.add_out(p, "results/predict/<zoo>/<name>/seed-<seed>")
+    common.add_device(p, progress=True)
+
+
+def main(args: argparse.Namespace) -> None:
+    model = common.one_named(args, "--model")
+    device = common.device(args)
+    ae = common.load_models(dict([model]), device)[model[0]] if model else None
+    run(args.zoo, args.options, args.seed, args.out, device, ae, not args.no_progress)
+
+
 def run(
     zoo_dir: Path,
     options: dict[str, Any],
     seed: int,
     out_dir: Path,
     device: torch.device,
-    model_path: Path | None = None,
+    ae: Autoencoder | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
+    """Train (or, for a probe, fit on the latents of ``ae``) and write the outputs; returns the summary."""
     zoo = read_zoo(zoo_dir)
     target = zoo.models["test_accuracy"].to_numpy()
     ids = {split: zoo.ids(split) for split in ("train", "val", "test")}
@@ -57,12 +79,10 @@ def run(
         for column, kind in TRANSFORMS.items()
     }
     history: list[dict[str, Any]] = []
+    best_epoch = None
     if options["kind"] == "probe":
-        from symzoo.models.autoencoder import load_autoencoder
-
-        if model_path is None:
+        if ae is None:
             raise ValueError(f"a probe needs the autoencoder of encoder {options['encoder']!r} (--model)")
-        ae = load_autoencoder(model_path, device)
 
         def latent(t: torch.Tensor) -> np.ndarray:
             with torch.no_grad():
@@ -73,9 +93,10 @@ def run(
         guess |= {column: probe.predict(latent(t)) for column, t in moved.items()}
     else:
         settings = PredictSettings.from_options(options, seed)
-        model, history = fit_predictor(
+        trained = fit_predictor(
             zoo.spec, settings, (thetas["train"], y["train"]), (thetas["val"], y["val"]), device, progress
         )
+        model, history, best_epoch = trained.model, trained.history, trained.best_epoch
         guess = {"predicted": predict(model, thetas["test"])} | {c: predict(model, t) for c, t in moved.items()}
     frame = pl.DataFrame(
         {
@@ -89,7 +110,7 @@ def run(
         "kind": options["kind"],
         "seed": seed,
         "networks": {split: len(rows) for split, rows in ids.items()},
-        "best_epoch": max(history, key=lambda r: r["val_tau"])["epoch"] if history else None,
+        "best_epoch": best_epoch,
         "test": regression_metrics(frame["predicted"].to_numpy(), frame["accuracy"].to_numpy()),
     }
     out_dir = Path(out_dir)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 from pathlib import Path
 
@@ -9,8 +10,20 @@ from symzoo.data.download import forget
 from symzoo.data.zoo import ARCH, MODELS, PARAMS, write_zoo
 from symzoo.sources.smallcnnzoo import ArchiveSource, Selection, convert_archive, download_archive
 from symzoo.sources.smallcnnzoo.archive import CorruptArchiveError
+from symzoo.stages import common
 
 log = logging.getLogger(__name__)
+
+
+def arguments(p: argparse.ArgumentParser) -> None:
+    common.add_options(p, "zoo_smallcnnzoo", "zoos.<name>")
+    common.add_out(p, "zoo directory (results/zoo/<name>)")
+    common.add_cache(p)
+
+
+def main(args: argparse.Namespace) -> None:
+    run(args.options, args.out, args.cache)
+    log.info("wrote %s", args.out)
 
 
 def archive_source(options: dict) -> ArchiveSource:

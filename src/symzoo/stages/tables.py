@@ -7,16 +7,32 @@ Inputs are named ``zoo/method=PATH`` (curves), ``zoo=PATH`` (orbit), ``zoo/encod
 
 from __future__ import annotations
 
+import argparse
 import logging
 from collections.abc import Mapping
 from pathlib import Path
 
 import polars as pl
 
-from symzoo.atomic import atomic_path
+from symzoo.report import SUMMARY_MD
 from symzoo.report.tables import build_tables
+from symzoo.stages import common
+from symzoo.stages.common import read_table, write_table
 
 log = logging.getLogger(__name__)
+
+
+def arguments(p: argparse.ArgumentParser) -> None:
+    common.add_named(p, "--curves", "ZOO/METHOD=PATH", "interpolation curves of one method on one zoo", required=True)
+    common.add_named(p, "--orbit", "ZOO=PATH", "orbit curves of one zoo", required=True)
+    common.add_named(p, "--history", "ZOO/ENCODER=PATH", "an encoder's training history")
+    common.add_named(p, "--fidelity", "ZOO/NAME=PATH", "fidelity rows of an encoder or of the controls")
+    common.add_out(p, "results/tables", flag="--out-dir")
+
+
+def main(args: argparse.Namespace) -> None:
+    names = (common.named(args, flag) for flag in ("--curves", "--orbit", "--history", "--fidelity"))
+    print(run(*names, args.out_dir)[SUMMARY_MD])
 
 
 def stack(paths: Mapping[str, Path], keys: tuple[str, ...]) -> pl.DataFrame:
@@ -26,32 +42,11 @@ def stack(paths: Mapping[str, Path], keys: tuple[str, ...]) -> pl.DataFrame:
         values = name.split("/")
         if len(values) != len(keys):
             raise ValueError(f"table name {name!r} must have the form {'/'.join(keys)}")
-        frame = read_parquet(path, "table")
+        frame = read_table(path, "table")
         frames.append(frame.select(*[pl.lit(v).alias(k) for k, v in zip(keys, values)], pl.all()))
     if not frames:
         raise ValueError(f"no tables given for {'/'.join(keys)}")
     return pl.concat(frames, how="diagonal_relaxed")
-
-
-def read_parquet(path: Path, what: str) -> pl.DataFrame:
-    """A Parquet file, or an error that names it (not polars' traceback)."""
-    try:
-        return pl.read_parquet(path)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: no such {what}") from None
-    except Exception as err:  # polars raises several error types for a file that is not Parquet
-        raise ValueError(f"{path}: not a readable {what} (Parquet) file: {str(err).splitlines()[0]}") from None
-
-
-def write(table: pl.DataFrame | str, path: Path) -> None:
-    """One table, atomically: text as is, ``.csv`` as CSV, anything else as Parquet."""
-    with atomic_path(path) as tmp:
-        if isinstance(table, str):
-            tmp.write_text(table)
-        elif path.suffix == ".csv":
-            table.write_csv(tmp)
-        else:
-            table.write_parquet(tmp)
 
 
 def run(
@@ -71,6 +66,6 @@ def run(
     except pl.exceptions.PolarsError as err:  # a table of the wrong shape (columns, types)
         raise ValueError(f"tables: an input table does not have the expected columns ({err})") from None
     for name, table in tables.items():
-        write(table, Path(out_dir) / name)
+        write_table(table, Path(out_dir) / name)
     log.info("wrote %d tables to %s", len(tables), out_dir)
     return tables

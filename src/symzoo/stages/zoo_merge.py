@@ -7,7 +7,9 @@ network (:func:`symzoo.zoo.shards.select_checkpoint`), filters and splits exactl
 
 from __future__ import annotations
 
+import argparse
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -16,7 +18,21 @@ import polars as pl
 
 from symzoo.data.zoo import ARCH, MODELS, PARAMS, finalize_models, write_zoo
 from symzoo.nets.spec import NetSpec
+from symzoo.stages import common
 from symzoo.zoo.shards import Shard, select_checkpoint
+
+log = logging.getLogger(__name__)
+
+
+def arguments(p: argparse.ArgumentParser) -> None:
+    common.add_options(p, "zoo_generate", "zoos.<name>")
+    common.add_out(p, "zoo directory (results/zoo/<name>)")
+    p.add_argument("shards", nargs="+", type=Path, help="shard directories, in order")
+
+
+def main(args: argparse.Namespace) -> None:
+    run(args.options, args.shards, args.out)
+    log.info("wrote %s", args.out)
 
 
 def read_shard(shard: Path) -> Shard:

@@ -9,6 +9,7 @@ SLURM job), so a killed shard loses at most one epoch; a state of another run is
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 from collections.abc import Mapping
@@ -21,6 +22,7 @@ from symzoo.atomic import atomic_path
 from symzoo.data.images import KEYS, load_image_set
 from symzoo.data.zoo import ARCH, MODELS, PARAMS
 from symzoo.nets.spec import NetSpec
+from symzoo.stages import common
 from symzoo.zoo.sample import SamplingRanges, sample_configs
 from symzoo.zoo.shards import shard_rows
 from symzoo.zoo.state import TrainSettings, fingerprint, load_state, save_state
@@ -28,28 +30,37 @@ from symzoo.zoo.train import population_bytes, train_population
 
 log = logging.getLogger(__name__)
 
-DEFINITION = "zoo_shard"
-"""The schema definition of a shard job's options."""
+
+
+def arguments(p: argparse.ArgumentParser) -> None:
+    common.add_options(p, "zoo_shard", "the zoo's arch, batch_size, checkpoints, epochs, sampling, seed, first, count")
+    common.add_data(p, "image set .npz the networks train on")
+    common.add_out(p, "shard directory (results/zoo/<name>/shards/<i>)")
+    common.add_device(p, progress=True)
+
+
+def main(args: argparse.Namespace) -> None:
+    run(args.options, args.data, args.out, common.device(args), progress=not args.no_progress)
 
 
 def spec_for(arch: Mapping, input_shape: tuple[int, ...], num_classes: int) -> NetSpec:
-    """The spec of a config's ``arch`` entry on images of ``input_shape`` with ``num_classes`` classes."""
+    """The spec of a validated ``arch`` entry on images of ``input_shape`` with ``num_classes`` classes."""
     return NetSpec(
         arch["kind"],
         tuple(input_shape),
         tuple(arch["widths"]),
         num_classes,
-        arch.get("activation", "tanh"),
-        kernel_size=arch.get("kernel_size", 3),
-        stride=arch.get("stride", 2),
-        padding=arch.get("padding", 0),
+        arch["activation"],
+        kernel_size=arch["kernel_size"],
+        stride=arch["stride"],
+        padding=arch["padding"],
     )
 
 
 def train_settings(options: Mapping) -> TrainSettings:
     """The training settings of validated shard options."""
     return TrainSettings(
-        options["epochs"], tuple(options["checkpoints"]), options["batch_size"], compile=options.get("compile", False)
+        options["epochs"], tuple(options["checkpoints"]), options["batch_size"], compile=options["compile"]
     )
 
 
