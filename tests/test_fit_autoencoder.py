@@ -20,9 +20,9 @@ import torch.nn.functional as F
 from symzoo import config
 from symzoo.data.images import load_image_set, save_image_set
 from symzoo.data.zoo import finalize_models, read_zoo, write_zoo
+from symzoo.fit.autoencoder import HISTORY_SCHEMA, FitSettings
 from symzoo.fit.fidelity import METRICS as FIDELITY
 from symzoo.fit.fidelity import fidelity, log_probs
-from symzoo.fit.autoencoder import HISTORY_SCHEMA, FitSettings
 from symzoo.fit.loss import kl_loss
 from symzoo.models.autoencoder import load_autoencoder, reconstruct
 from symzoo.nets.functional import batched_forward

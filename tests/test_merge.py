@@ -18,6 +18,7 @@ from symzoo.merge.interpolate import (
     curves,
     curves_table,
     interpolate,
+    originals_table,
     plan_passes,
     select_pairs,
     top_test_networks,
@@ -135,7 +136,7 @@ def test_medoid_control_has_zero_barrier_and_the_medoid_s_fidelity():
     ends_a, ends_b = endpoints("medoid", SPEC, a, b, medoid=medoid)
     assert torch.equal(ends_a, medoid.expand(3, -1)) and torch.equal(ends_b, medoid.expand(3, -1))
     pairs = pl.DataFrame({"pair_id": [0, 1, 2], "model_a": [0, 1, 2], "model_b": [3, 4, 5]})
-    frame = curves_table(SPEC, pairs, ends_a, ends_b, a, b, alphas(5), x, y)
+    frame = curves_table(SPEC, pairs, ends_a, ends_b, a, b, alphas(5), x, y, originals_table(SPEC, pairs, a, b, x, y))
     row = pair_barriers(frame).to_dicts()
     logp_medoid = log_probs(SPEC, medoid[None], x)
     for i, r in enumerate(row):

@@ -135,9 +135,7 @@ def test_fit_selects_the_epoch_with_the_best_validation_tau(zoo):
     z = read_zoo(zoo)
     accuracy = z.models["test_accuracy"].to_numpy()
     data = {s: (z.tensor(z.ids(s)), torch.from_numpy(accuracy[z.ids(s)]).float()) for s in ("train", "val")}
-    trained = fit_predictor(
-        SPEC, settings("statnn", epochs=10), data["train"], data["val"], torch.device("cpu"), False
-    )
+    trained = fit_predictor(SPEC, settings("statnn", epochs=10), data["train"], data["val"], torch.device("cpu"), False)
     best = max(r["val_tau"] for r in trained.history)
     assert trained.history[trained.best_epoch - 1]["val_tau"] == best
     assert regression_metrics(predict(trained.model, data["val"][0]), data["val"][1].numpy())["tau"] == pytest.approx(

@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "predict": ("symzoo.stages.predict", "train a generalization predictor (test accuracy from weights), one seed"),
     "pairs": ("symzoo.stages.pairs", "draw disjoint pairs of the best test-split networks (the merging protocol)"),
     "medoid": ("symzoo.stages.medoid", "choose the train split's medoid of a zoo (the medoid control), once"),
+    "originals": ("symzoo.stages.originals", "the loss and score of every pair's original networks, once per zoo"),
     "endpoints": ("symzoo.stages.endpoints", "the two networks of every pair to interpolate between, for one method"),
     "interpolate": ("symzoo.stages.interpolate", "loss, score and distance from the originals along each pair's path"),
     "orbit": ("symzoo.stages.orbit", "interpolate networks with random symmetry transforms of themselves, per method"),

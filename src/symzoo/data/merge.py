@@ -2,6 +2,8 @@
 
 - ``results/merge/{zoo}/pairs.parquet``: ``pair_id``, ``model_a``, ``model_b`` (row indices of the zoo);
 - ``results/merge/{zoo}/{method}/endpoints.npy``: float32 (pairs, 2, P), row i the endpoints (A, B) of pair i;
+- ``results/merge/{zoo}/originals.parquet``: the pairs' original networks' own loss and score (``pair_id``,
+  ``orig_loss_a``, ``orig_loss_b``, ``orig_score_a``, ``orig_score_b``), measured once for every method;
 - ``results/merge/{zoo}/medoid.json``: the train split's medoid (``model_id``, and how it was chosen), computed
   once per zoo and read by every stage that needs it (the medoid method, the orbit experiment, the controls).
 
@@ -42,6 +44,28 @@ def read_pairs(path: Path, num_networks: int) -> pl.DataFrame:
 def write_pairs(path: Path, pairs: pl.DataFrame) -> None:
     with atomic_path(path) as tmp:
         pairs.select(PAIR_COLUMNS).write_parquet(tmp)
+
+
+ORIGINAL_COLUMNS = ("pair_id", "orig_loss_a", "orig_loss_b", "orig_score_a", "orig_score_b")
+
+
+def read_originals(path: Path, pairs: pl.DataFrame) -> pl.DataFrame:
+    """``originals.parquet``, checked: its columns, and one row per pair of ``pairs``, in their order."""
+    try:
+        frame = pl.read_parquet(path)
+    except Exception as err:  # polars raises several error types for a file that is not Parquet
+        raise ValueError(f"{path}: not a readable originals table ({err})") from err
+    missing = [c for c in ORIGINAL_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {missing}; expected {list(ORIGINAL_COLUMNS)}")
+    if frame["pair_id"].to_list() != pairs["pair_id"].to_list():
+        raise ValueError(f"{path}: its pair_id column is not that of the pairs table (rerun `symzoo originals`)")
+    return frame
+
+
+def write_originals(path: Path, frame: pl.DataFrame) -> None:
+    with atomic_path(path) as tmp:
+        frame.select(ORIGINAL_COLUMNS).write_parquet(tmp)
 
 
 def read_endpoints(path: Path, spec: NetSpec, n_pairs: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -60,7 +60,9 @@ class PredictSettings:
         if options["kind"] in GRAPH_KINDS:  # the encoder of an autoencoder without its decoder
             encoder = Architecture.from_options(options | {"decoder_widths": (1,), "decoder_output": "raw"})
         keys = ("kind", "hidden", "layers", "dropout")
-        return cls(**{k: options[k] for k in keys}, encoder=encoder, optim=OptimSettings.from_options(options), seed=seed)
+        return cls(
+            **{k: options[k] for k in keys}, encoder=encoder, optim=OptimSettings.from_options(options), seed=seed
+        )
 
 
 @torch.no_grad()

@@ -26,6 +26,7 @@ import polars as pl
 import torch
 import torch.nn.functional as F
 
+from symzoo.data.merge import ORIGINAL_COLUMNS
 from symzoo.nets.functional import activation_floats, batched_forward, first_layer, forward_from_first, render
 from symzoo.nets.spec import TASKS, NetSpec
 
@@ -193,6 +194,22 @@ def curves_frame(pairs: pl.DataFrame, alpha: torch.Tensor, values: dict[str, tor
     )
 
 
+ORIGINALS = ORIGINAL_COLUMNS[1:]
+"""The originals' own loss and score, per pair: :func:`originals_table`."""
+
+
+def originals_table(
+    spec: NetSpec, pairs: pl.DataFrame, ref_a: torch.Tensor, ref_b: torch.Tensor, x: torch.Tensor, y: torch.Tensor
+) -> pl.DataFrame:
+    """The loss and score of every pair's original networks ``ref_a`` / ``ref_b`` (one row per pair: ``pair_id``
+    and :data:`ORIGINALS`), measured once and shared by every method's curves."""
+    ends = curves(spec, ref_a, ref_b, alphas(2), x, y)
+    values = (ends["loss"][:, 0], ends["loss"][:, 1], ends["score"][:, 0], ends["score"][:, 1])
+    return pl.DataFrame(
+        {"pair_id": pairs["pair_id"], **{name: v.cpu().numpy() for name, v in zip(ORIGINALS, values, strict=True)}}
+    )
+
+
 def curves_table(
     spec: NetSpec,
     pairs: pl.DataFrame,
@@ -203,22 +220,18 @@ def curves_table(
     alpha: torch.Tensor,
     x: torch.Tensor,
     y: torch.Tensor,
+    originals: pl.DataFrame,
     split: str = "test",
 ) -> pl.DataFrame:
     """:func:`curves_frame` of the segments a → b with the distances ``dist_a`` / ``dist_b`` from the originals
-    ``ref_a`` / ``ref_b``, plus the originals' own loss and score (``orig_loss_a``, ``orig_loss_b``,
-    ``orig_score_a``, ``orig_score_b``) and the zoo's ``task`` (``spec.task``: ``classification``, or ``inr``:
-    loss is a render MSE, score a PSNR in dB, dist a render MSE; see the module docstring)."""
+    ``ref_a`` / ``ref_b``, plus the originals' own loss and score (``originals``, :func:`originals_table`) and
+    the zoo's ``task`` (``spec.task``: ``classification``, or ``inr``: loss is a render MSE, score a PSNR in dB,
+    dist a render MSE; see the module docstring)."""
+    if originals["pair_id"].to_list() != pairs["pair_id"].to_list():
+        raise ValueError("curves_table: the originals' table is not of these pairs (pair_id differs)")
     frame = curves_frame(pairs, alpha, curves(spec, a, b, alpha, x, y, ref_a, ref_b), split)
-    ends = curves(spec, ref_a, ref_b, alphas(2), x, y)
     k = len(alpha)
-    originals = {
-        "orig_loss_a": ends["loss"][:, 0],
-        "orig_loss_b": ends["loss"][:, 1],
-        "orig_score_a": ends["score"][:, 0],
-        "orig_score_b": ends["score"][:, 1],
-    }
     return frame.with_columns(
-        *[pl.Series(name, value.cpu().numpy().repeat(k)) for name, value in originals.items()],
+        *[pl.Series(name, originals[name].to_numpy().repeat(k)) for name in ORIGINALS],
         pl.lit(spec.task).alias("task"),  # how loss, score and dist read (see the module docstring)
     )

@@ -20,7 +20,7 @@ import polars as pl
 import torch
 
 from symzoo.data.zoo import Zoo
-from symzoo.merge.interpolate import alphas, curves_table, top_test_networks
+from symzoo.merge.interpolate import alphas, curves_table, originals_table, top_test_networks
 from symzoo.merge.methods import endpoints
 from symzoo.models.autoencoder import Autoencoder
 from symzoo.nets.symmetry import random_transform, transform
@@ -71,9 +71,10 @@ def orbit_curves(
             g = random_transform(zoo.spec, kind, (copies, len(ids)), generator)
             moved = _perturbed(transform(zoo.spec, theta.expand(copies, -1, -1), g), noise, generator)
             ends = [moved[:-1].transpose(0, 1).flatten(0, 1), moved[1:].transpose(0, 1).flatten(0, 1)]
+        originals = originals_table(zoo.spec, pairs, *ends, x, y)
         for method, ae in methods.items():
             a, b = endpoints(method, zoo.spec, *ends, ae, medoid, seed)
-            frame = curves_table(zoo.spec, pairs, a, b, *ends, alpha, x, y)
+            frame = curves_table(zoo.spec, pairs, a, b, *ends, alpha, x, y, originals)
             frames.append(frame.with_columns(pl.lit(method).alias("method"), pl.lit(kind).alias("kind")))
     return pl.concat(frames)
 

@@ -18,7 +18,11 @@ AXES = ("train_networks", "hidden", "epochs")
 
 def arguments(p: argparse.ArgumentParser) -> None:
     common.add_named(
-        p, "--point", "ZOO/ENCODER/AXIS-VALUE=DIR", "a budget point's directory (model, summary, fidelity)", required=True
+        p,
+        "--point",
+        "ZOO/ENCODER/AXIS-VALUE=DIR",
+        "a budget point's directory (model, summary, fidelity)",
+        required=True,
     )
     common.add_named(p, "--controls", "ZOO=PATH", "a zoo's fidelity controls (the nearest-train oracle is drawn)")
     p.add_argument("--table", required=True, type=Path, help="results/tables/budget.parquet")

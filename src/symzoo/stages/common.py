@@ -81,6 +81,23 @@ def load_inputs(zoo_dir: Path, data_path: Path) -> tuple[Zoo, ImageSet]:
     return read_zoo(zoo_dir), load_image_set(data_path)
 
 
+def pair_inputs(
+    zoo: Zoo, image_set: ImageSet, pairs: pl.DataFrame, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """What the pairs' paths are measured on: the original networks A and B (n, P) of every pair, and the test
+    images and labels; for an INR zoo the pixel grid and the ground-truth images of each pair's A and B
+    (2, n, pixels)."""
+    ref_a, ref_b = (zoo.tensor(pairs[column].to_numpy(), device) for column in ("model_a", "model_b"))
+    if zoo.spec.is_inr:
+        x, _ = measured_on(zoo, image_set, "test", 0, 0, device)
+        y = torch.stack(
+            [measured_on(zoo, image_set, "test", 0, 0, device, pairs[c].to_numpy())[1] for c in ("model_a", "model_b")]
+        )
+    else:
+        x, y = (torch.from_numpy(v).to(device) for v in image_set.split("test"))
+    return ref_a, ref_b, x, y
+
+
 def load_medoid(path: Path, zoo: Zoo, device: torch.device) -> torch.Tensor:
     """The train medoid's parameters (P,) from its ``medoid.json`` (:mod:`symzoo.stages.medoid`)."""
     return zoo.tensor([read_medoid(path, len(zoo))], device)[0]

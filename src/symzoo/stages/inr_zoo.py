@@ -27,7 +27,6 @@ from symzoo.zoo.inr import InrFitSettings, fit_sirens, init_sirens, mse, psnr, t
 log = logging.getLogger(__name__)
 
 
-
 def arguments(p: argparse.ArgumentParser) -> None:
     common.add_options(p, "zoo_inr", "zoos.<name>")
     common.add_data(p, "image set .npz whose images the INRs represent")

@@ -31,7 +31,6 @@ from symzoo.zoo.train import population_bytes, train_population
 log = logging.getLogger(__name__)
 
 
-
 def arguments(p: argparse.ArgumentParser) -> None:
     common.add_options(p, "zoo_shard", "the zoo's arch, batch_size, checkpoints, epochs, sampling, seed, first, count")
     common.add_data(p, "image set .npz the networks train on")
