@@ -23,7 +23,10 @@ except ConfigError as err:
 report: "workflow/report/workflow.rst"
 
 
-include: "workflow/rules/common.smk"
+include: "workflow/rules/constants.smk"
+include: "workflow/rules/params.smk"
+include: "workflow/rules/resources.smk"
+include: "workflow/rules/targets.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/zoo.smk"
 include: "workflow/rules/encoder.smk"

@@ -84,6 +84,7 @@ def test_shards_merge_into_a_filtered_split_zoo(digits, tmp_path):
     assert not np.array_equal(read_zoo(step1).params, zoo.params)
 
 
+@pytest.mark.slow  # three shard processes (about 30 s on two busy cores)
 def test_same_config_and_seed_give_byte_identical_params(digits, tmp_path):
     options = shard_options(ZOO, 1)
     for name in ("a", "b"):
@@ -93,6 +94,7 @@ def test_same_config_and_seed_give_byte_identical_params(digits, tmp_path):
     assert a == b and a != c
 
 
+@pytest.mark.slow  # a 30-epoch shard killed and resumed, and one trained through (about 50 s)
 def test_a_killed_shard_leaves_no_output_and_its_rerun_resumes(digits, tmp_path):
     options = shard_options(ZOO | {"epochs": 30, "checkpoints": [10, 30]}, 0)
     out = tmp_path / "killed"

@@ -24,7 +24,13 @@ from symzoo.data.zoo import read_zoo
 from tests.cluster.conftest import HERE, isolate, sacct, snakemake
 from tests.workflow.conftest import make_workflow
 
-pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("slurm_cluster")]
+# slow: SLURM jobs and real workflow runs; the first test may wait for slurm-up.sh (up to 900 s, under CI)
+pytestmark = [
+    pytest.mark.cluster,
+    pytest.mark.slow,
+    pytest.mark.timeout(1800),
+    pytest.mark.usefixtures("slurm_cluster"),
+]
 
 SUBMITTED = re.compile(r"Job (\d+) \((\S+)\) submitted as SLURM job (\d+(?:_\d+)?)")
 OFFICIAL_SUBMITTED = re.compile(r"submitted with SLURM jobid (\d+)")

@@ -8,6 +8,7 @@ tests.fixtures``); the DVC and cluster tests serve them from a loopback HTTP ser
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -29,6 +30,13 @@ class Workflow:
 
     root: Path
     config: Path
+
+    def copy(self, dest: Path) -> Workflow:
+        """A copy of this workflow directory at ``dest``, results and Snakemake's records included (file times
+        kept, so the copy is as up to date as this one): for a test that changes what it finds, leaving the shared
+        one as it was."""
+        shutil.copytree(self.root, dest, symlinks=True)
+        return Workflow(dest, dest / self.config.relative_to(self.root))
 
     def snakemake(self, *args: str, config: Path | None = None, check: bool = True) -> subprocess.CompletedProcess:
         env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
@@ -62,7 +70,13 @@ def make_workflow(root: Path, server=None) -> Workflow:
 @pytest.fixture(scope="module")
 def workflow(tmp_path_factory) -> Workflow:
     """The offline test workflow (config/test.yaml as shipped), run once to completion (shared by the module's
-    tests)."""
+    tests, which only read it: a test that deletes or re-runs anything takes ``own_workflow``)."""
     wf = make_workflow(tmp_path_factory.mktemp("wf"))
     wf.snakemake("all")
     return wf
+
+
+@pytest.fixture
+def own_workflow(workflow, tmp_path) -> Workflow:
+    """This test's own copy of the completed workflow, to change as it likes."""
+    return workflow.copy(tmp_path / "wf")

@@ -4,6 +4,9 @@ On config/test.yaml (its archives served on loopback, as in test_workflow.py), i
 holding a copy of this working tree: `dvc repro`, `dvc push` to a temporary remote, a fresh `git clone`,
 scripts/pull-results.sh there; then Snakemake has nothing to do, a config edit re-runs only its jobs, the
 figures come back from the pulled tables alone, and `dvc metrics show` / `dvc plots show` read the results.
+
+The repository and its clone are built once (module fixtures) and only read by the tests; a test that changes
+files or re-runs stages does it on its own copy of the clone (``own_clone``), so the tests pass in any order.
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ TEST_ZOOS = set(yaml.safe_load((ROOT / "config/test.yaml").read_text())["zoos"])
 """The zoos of config/test.yaml (classifier zoos and an INR zoo): one metrics row and one plot series each."""
 
 TIMEOUT = 900
+END_TO_END_TIMEOUT = 3600
+"""A test that asks for the repository or the clone first waits for `dvc repro`, `dvc push` and the pull (each
+command up to TIMEOUT)."""
 STAGES = ["data", "zoos", "encoders", "predict", "merge", "report"]
 NOTHING_TO_DO = "Nothing to be done"
 
@@ -68,6 +74,12 @@ class Repo:
         return self.run(
             sys.executable, "-m", "snakemake", *args, "--cores", "2", "--configfile", str(config or self.config)
         )
+
+    def copy(self, dest: Path) -> Repo:
+        """A copy of this repository at ``dest`` (work tree, git and DVC state, results and Snakemake's records,
+        file times kept): for a test that changes what it finds, leaving this one as it was."""
+        shutil.copytree(self.root, dest, symlinks=True)
+        return Repo(dest, self.config, self.tmp)
 
 
 def _copy_working_tree(dest: Path) -> None:
@@ -135,6 +147,12 @@ def clone(scratch, tmp_path_factory) -> Repo:
     return repo
 
 
+@pytest.fixture
+def own_clone(clone, tmp_path) -> Repo:
+    """This test's own copy of the pulled clone, to change as it likes."""
+    return clone.copy(tmp_path / "repo")
+
+
 def test_dag_runs_the_stage_groups_in_order(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "dvc", "dag", "--dot"],
@@ -166,6 +184,8 @@ def test_default_remote_is_a_local_directory_in_the_users_cache(tmp_path):
     assert "~/.cache/symzoo/dvc-remote" in (ROOT / ".dvc/config").read_text()
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(END_TO_END_TIMEOUT)
 def test_repro_builds_every_stage_and_leaves_snakemake_nothing_to_do(scratch):
     lock = yaml.safe_load((scratch.root / "dvc.lock").read_text())["stages"]
     assert list(lock) == STAGES
@@ -175,6 +195,8 @@ def test_repro_builds_every_stage_and_leaves_snakemake_nothing_to_do(scratch):
     assert "up to date" in scratch.dvc("status").stdout
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(END_TO_END_TIMEOUT)
 def test_pull_brings_every_output_and_snakemake_has_nothing_to_do(scratch, clone):
     for path in (
         "results/data",
@@ -196,6 +218,8 @@ def test_pull_brings_every_output_and_snakemake_has_nothing_to_do(scratch, clone
     assert "up to date" in clone.dvc("status").stdout
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(END_TO_END_TIMEOUT)
 def test_a_config_edit_after_pull_reruns_only_its_jobs(clone, tmp_path):
     # the touch recorded every job's params: an edited entry re-runs its jobs, and only those
     cfg = yaml.safe_load((clone.root / clone.config).read_text())
@@ -206,6 +230,8 @@ def test_a_config_edit_after_pull_reruns_only_its_jobs(clone, tmp_path):
     assert "rule smallcnnzoo" in text and "rule dataset" not in text and "rule zoo_shard" not in text, text
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(END_TO_END_TIMEOUT)
 def test_a_clean_clone_plans_every_stage(scratch, tmp_path):
     # `dvc repro --dry` alone fails on missing upstream outputs (treeverse/dvc#9818); `--force` plans them all
     dest = tmp_path / "repo"
@@ -217,26 +243,30 @@ def test_a_clean_clone_plans_every_stage(scratch, tmp_path):
     assert not (dest / "results").exists()
 
 
-def test_metrics_show_a_row_per_zoo_and_diff_the_barrier_summary(clone):
-    path = clone.root / "results/tables/metrics/mlp.json"
+@pytest.mark.slow
+@pytest.mark.timeout(END_TO_END_TIMEOUT)
+def test_metrics_show_a_row_per_zoo_and_diff_the_barrier_summary(own_clone):
+    path = own_clone.root / "results/tables/metrics/mlp.json"
     pulled = path.read_bytes()
     metrics = json.loads(pulled)
     assert {"loss_barrier", "score_barrier", "endpoint_dist"} <= set(metrics["naive"])  # task-neutral names
     assert "kl" in metrics["fidelity_test"]["ae_scalegmn"]
-    out = clone.dvc("metrics", "show").stdout
+    out = own_clone.dvc("metrics", "show").stdout
     rows = [line for line in out.splitlines() if line.startswith("results/tables/metrics/")]
     assert len(rows) == len(TEST_ZOOS) and "naive.loss_barrier" in out, out  # one row per zoo
     assert re.search(r"\d+\.\d+", out), out
     try:  # what a re-run that changes a barrier shows: the committed value (from the cache) against the new one
         metrics["naive"]["loss_barrier"] = 123.5
         path.write_text(json.dumps(metrics))
-        diff = clone.dvc("metrics", "diff").stdout
+        diff = own_clone.dvc("metrics", "diff").stdout
         assert "naive.loss_barrier" in diff and "123.5" in diff, diff
     finally:
         path.write_bytes(pulled)
-    assert clone.dvc("metrics", "diff").stdout.strip() == ""
+    assert own_clone.dvc("metrics", "diff").stdout.strip() == ""
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(END_TO_END_TIMEOUT)
 def test_plots_show_the_interpolation_curves_and_figures(clone, tmp_path):
     plots = json.loads(clone.dvc("plots", "show", "--json", "--out", str(tmp_path / "plots")).stdout)["data"]
     for plot_id in ("interpolation_loss", "interpolation_score"):
@@ -249,28 +279,28 @@ def test_plots_show_the_interpolation_curves_and_figures(clone, tmp_path):
         assert plots[f"results/figures/{name}.png"][0]["type"] == "image"
 
 
-def test_figures_regenerate_from_the_pulled_tables_alone(clone):
-    # last: it rewrites the clone's figures
-    for png in (clone.root / "results/figures").glob("*.png"):
+@pytest.mark.slow
+@pytest.mark.timeout(END_TO_END_TIMEOUT)
+def test_figures_regenerate_from_the_pulled_tables_alone(own_clone):
+    for png in (own_clone.root / "results/figures").glob("*.png"):
         png.unlink()
-    out = clone.snakemake("figures", "--forcerun", "figures", "--dry-run").stdout
+    out = own_clone.snakemake("figures", "--forcerun", "figures", "--dry-run").stdout
     jobs = set(re.findall(r"^rule (\w+):", out, flags=re.M))
     assert jobs == {"figures"}, out
-    clone.snakemake("figures", "--forcerun", "figures")
+    own_clone.snakemake("figures", "--forcerun", "figures")
     for name in ("interpolation", "orbit", "training", "fidelity"):
-        assert (clone.root / f"results/figures/{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert (own_clone.root / f"results/figures/{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_params_are_the_config_sections_each_stage_reads(clone):
-    """`dvc exp run -S <file>:<key>=<value>` runs the experiment, `dvc params diff` shows the change.
-
-    Last in this file: it re-runs stages in the clone."""
-    key = f"{clone.config}:merge.alphas"
-    clone.dvc("exp", "run", "-S", f"{key}=3")
-    diff = clone.dvc("params", "diff").stdout
+@pytest.mark.slow
+@pytest.mark.timeout(END_TO_END_TIMEOUT)
+def test_params_are_the_config_sections_each_stage_reads(own_clone):
+    """`dvc exp run -S <file>:<key>=<value>` runs the experiment, `dvc params diff` shows the change."""
+    key = f"{own_clone.config}:merge.alphas"
+    own_clone.dvc("exp", "run", "-S", f"{key}=3")
+    diff = own_clone.dvc("params", "diff").stdout
     assert re.search(r"merge\.alphas\s+5\s+3", diff), diff
-    status = clone.dvc("status").stdout
+    status = own_clone.dvc("status").stdout
     assert "results/data" not in status  # only the stages that read the merge section were re-run
-    table = clone.dvc("exp", "show", "--no-pager", "--md").stdout
+    table = own_clone.dvc("exp", "show", "--no-pager", "--md").stdout
     assert "merge.alphas" in table, table
-    clone.run("git", "checkout", "--", clone.config, "dvc.lock")

@@ -1,16 +1,20 @@
-"""The Snakemake workflow end to end on config/test.yaml, plus lint and formatting."""
+"""The Snakemake workflow end to end on config/test.yaml (lint and formatting: test_lint.py).
+
+Every test reads the one completed run of the module (the ``workflow`` fixture); a test that deletes outputs or
+runs jobs again does it on its own copy (``own_workflow``), so the tests pass in any order and alone.
+"""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
+import pytest
 import yaml
 
 from symzoo.data.images import load_image_set
 from symzoo.data.zoo import read_zoo
 from symzoo.report import FIGURES
-from tests.workflow.conftest import ROOT
+
+# the first test to ask for the workflow waits for its run (up to 600 s), and some run jobs again on their copy
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
 def test_all_builds_every_target(workflow):
@@ -30,10 +34,10 @@ def test_second_run_has_nothing_to_do(workflow):
     assert "Nothing to be done" in out.stdout + out.stderr or out.stdout.strip() == ""
 
 
-def test_editing_one_entry_reruns_only_its_jobs(workflow):
+def test_editing_one_entry_reruns_only_its_jobs(workflow, tmp_path):
     cfg = yaml.safe_load(workflow.config.read_text())
     cfg["zoos"]["cnn"]["min_accuracy"] = 0.2
-    edited = workflow.root / "edited.yaml"
+    edited = tmp_path / "edited.yaml"
     edited.write_text(yaml.safe_dump(cfg))
     out = workflow.snakemake("all", "--dry-run", config=edited)
     text = out.stdout + out.stderr
@@ -45,17 +49,17 @@ def planned_shards(out) -> set[str]:
     return {line.split("shard=")[1].strip() for line in (out.stdout + out.stderr).splitlines() if "shard=" in line}
 
 
-def test_a_crashed_shard_reruns_alone(workflow):
+def test_a_crashed_shard_reruns_alone(own_workflow):
     # what a crash of shard 0001 leaves: no output of that shard (outputs are atomic), no merged zoo
     for path in [
-        *(workflow.root / "results/zoo/mlp/shards/0001").iterdir(),
-        *(workflow.root / "results/zoo/mlp").glob("*.*"),
+        *(own_workflow.root / "results/zoo/mlp/shards/0001").iterdir(),
+        *(own_workflow.root / "results/zoo/mlp").glob("*.*"),
     ]:
         path.unlink()
-    out = workflow.snakemake("all", "--dry-run")
+    out = own_workflow.snakemake("all", "--dry-run")
     assert planned_shards(out) == {"0001"} and "zoo_merge" in out.stdout
-    workflow.snakemake("all")
-    assert "Nothing to be done" in workflow.snakemake("all", "--dry-run").stdout
+    own_workflow.snakemake("all")
+    assert "Nothing to be done" in own_workflow.snakemake("all", "--dry-run").stdout
 
 
 def test_growing_a_zoo_adds_shards_and_reruns_none(workflow, tmp_path):
@@ -78,21 +82,6 @@ def test_a_bad_config_key_is_named(workflow, tmp_path):
     bad.write_text(yaml.safe_dump(cfg))
     out = workflow.snakemake("all", "--dry-run", config=bad, check=False)
     assert out.returncode != 0 and "min_acuracy" in out.stdout + out.stderr
-
-
-def test_lint_only_recommends_a_software_environment():
-    out = subprocess.run([sys.executable, "-m", "snakemake", "--lint"], cwd=ROOT, capture_output=True, text=True)
-    text = out.stdout + out.stderr
-    lints = {line.strip()[2:].rstrip(":") for line in text.splitlines() if line.startswith("    * ")}
-    assert "Lints for rule" in text  # the linter ran and reported per rule
-    assert lints == {"Specify a conda environment or container for each rule."}, text
-
-
-def test_snakefmt_clean():
-    out = subprocess.run(
-        [sys.executable, "-m", "snakefmt", "--check", "Snakefile", "workflow"], cwd=ROOT, capture_output=True, text=True
-    )
-    assert out.returncode == 0, out.stderr
 
 
 def test_tables_and_figures_are_built(workflow):
@@ -130,19 +119,19 @@ def test_tables_and_figures_are_built(workflow):
         assert (workflow.root / f"results/figures/{name}.pdf").read_bytes()[:5] == b"%PDF-"
 
 
-def test_figures_regenerate_from_the_tables_alone(workflow):
-    figures = [workflow.root / f"results/figures/{name}.png" for name in FIGURES]
+def test_figures_regenerate_from_the_tables_alone(own_workflow):
+    figures = [own_workflow.root / f"results/figures/{name}.png" for name in FIGURES]
     for png in figures:
         png.unlink()
-    out = workflow.snakemake("figures", "--dry-run")
+    out = own_workflow.snakemake("figures", "--dry-run")
     assert "rule figures" in out.stdout and "rule tables" not in out.stdout and "rule interpolate" not in out.stdout
-    workflow.snakemake("figures")
+    own_workflow.snakemake("figures")
     assert all(png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for png in figures)
 
 
-def test_report_gathers_the_figures_and_tables(workflow):
-    workflow.snakemake("--report", "report.html")
-    html = (workflow.root / "report.html").read_text(errors="replace")
+def test_report_gathers_the_figures_and_tables(workflow, tmp_path):
+    workflow.snakemake("--report", str(tmp_path / "report.html"))
+    html = (tmp_path / "report.html").read_text(errors="replace")
     for name in (*FIGURES, "barriers.md", "fidelity.parquet"):
         assert name in html, name
 
@@ -151,15 +140,15 @@ TRACKED = ("data", "zoo", "encoders", "merge", "fidelity", "tables", "figures")
 """The results DVC versions (downloads and logs are not)."""
 
 
-def test_a_second_run_from_scratch_gives_the_same_bytes(workflow):
+def test_a_second_run_from_scratch_gives_the_same_bytes(own_workflow):
     """Same config and seed on the CPU: every tracked output byte-identical (DVC stores nothing new)."""
 
     def snapshot() -> dict[str, bytes]:
-        files = (p for d in TRACKED for p in (workflow.root / "results" / d).rglob("*") if p.is_file())
-        return {str(p.relative_to(workflow.root)): p.read_bytes() for p in files}
+        files = (p for d in TRACKED for p in (own_workflow.root / "results" / d).rglob("*") if p.is_file())
+        return {str(p.relative_to(own_workflow.root)): p.read_bytes() for p in files}
 
     first = snapshot()
-    workflow.snakemake("all", "--forceall")
+    own_workflow.snakemake("all", "--forceall")
     second = snapshot()
     assert first.keys() == second.keys()
     differ = sorted(name for name in first if first[name] != second[name])

@@ -20,7 +20,8 @@ FIDELITY = [*ENCODERS, CONTROLS]
 
 
 def zoos_from(source):
-    """The zoos of one `source` (the rule that builds them: smallcnnzoo, zoo_merge, inr_zoo)."""
+    """The zoos whose entries have this `source` (the zoos of each source have their own rule, e.g. zoo_merge
+    builds those of `generate`)."""
     return [name for name, zoo in config["zoos"].items() if zoo["source"] == source]
 
 
@@ -58,44 +59,55 @@ wildcard_constraints:
 
 
 # Path patterns, with the wildcards of the rules that write them.
+def files_in(directory, *names):
+    """The paths of `names` in `directory` (plain strings: expand() takes them, as it does not multiext's)."""
+    return [f"{directory}/{name}" for name in names]
+
+
 DOWNLOADS = "results/downloads"
 DATASET = "results/data/{dataset}.npz"
 
 ZOO_DIR = "results/zoo/{zoo}"
-ZOO_FILES = multiext(ZOO_DIR + "/", "params.npy", "models.parquet", "arch.json")
-SHARD_DIR = ZOO_DIR + "/shards/{shard}"
-SHARD_FILES = multiext(SHARD_DIR + "/", "params.npy", "models.parquet")
+ZOO_FILES = files_in(ZOO_DIR, "params.npy", "models.parquet", "arch.json")
+SHARD_DIR = f"{ZOO_DIR}/shards/{{shard}}"
+SHARD_FILES = files_in(SHARD_DIR, "params.npy", "models.parquet")
 
 ENCODER_OUTPUTS = ("model.pt", "history.parquet", "summary.json")
 """What `symzoo encoder` writes into its --out directory (an encoder's, or a budget point's)."""
 ENCODER_DIR = "results/encoders/{zoo}/{encoder}"
-ENCODER_FILES = multiext(ENCODER_DIR + "/", *ENCODER_OUTPUTS)
-ENCODER_MODEL = ENCODER_DIR + "/model.pt"
-ENCODER_HISTORY = ENCODER_DIR + "/history.parquet"
+ENCODER_FILES = files_in(ENCODER_DIR, *ENCODER_OUTPUTS)
+ENCODER_MODEL = f"{ENCODER_DIR}/model.pt"
+ENCODER_HISTORY = f"{ENCODER_DIR}/history.parquet"
 
 BUDGET_DIR = "results/budget/{zoo}/{encoder}/{point}"
-BUDGET_FILES = multiext(BUDGET_DIR + "/", *ENCODER_OUTPUTS)
-BUDGET_MODEL = BUDGET_DIR + "/model.pt"
-BUDGET_FIDELITY = BUDGET_DIR + "/fidelity.parquet"
+BUDGET_FILES = files_in(BUDGET_DIR, *ENCODER_OUTPUTS)
+BUDGET_MODEL = f"{BUDGET_DIR}/model.pt"
+BUDGET_FIDELITY = f"{BUDGET_DIR}/fidelity.parquet"
 
 MERGE_DIR = "results/merge/{zoo}"
-PAIRS = MERGE_DIR + "/pairs.parquet"
-ENDPOINTS = MERGE_DIR + "/{method}/endpoints.npy"
-CURVES = MERGE_DIR + "/{method}/curves.parquet"
-ORBIT = MERGE_DIR + "/orbit.parquet"
+PAIRS = f"{MERGE_DIR}/pairs.parquet"
+ENDPOINTS = f"{MERGE_DIR}/{{method}}/endpoints.npy"
+CURVES = f"{MERGE_DIR}/{{method}}/curves.parquet"
+ORBIT = f"{MERGE_DIR}/orbit.parquet"
 FIDELITY_TABLE = "results/fidelity/{zoo}/{name}.parquet"
 """The fidelity of an encoder's reconstructions (`name` the encoder) or of the controls (`name` CONTROLS)."""
 
 PREDICT_DIR = "results/predict/{zoo}/{predictor}/seed-{seed}"
-PREDICT_FILES = multiext(
-    PREDICT_DIR + "/", "predictions.parquet", "history.parquet", "summary.json"
+PREDICT_FILES = files_in(
+    PREDICT_DIR, "predictions.parquet", "history.parquet", "summary.json"
 )
-PREDICTIONS = PREDICT_DIR + "/predictions.parquet"
+PREDICTIONS = f"{PREDICT_DIR}/predictions.parquet"
 
-TABLE = "results/tables/{table}"
-METRICS = f"results/tables/{METRICS_DIR}/{{zoo}}.json"
-FIGURE = "results/figures/{name}.{ext}"
-GENERALIZATION_TABLES = ["generalization.md", "generalization.parquet", "generalization_summary.parquet"]
+TABLES_DIR = "results/tables"
+TABLE = f"{TABLES_DIR}/{{table}}"
+METRICS = f"{TABLES_DIR}/{METRICS_DIR}/{{zoo}}.json"
+FIGURES_DIR = "results/figures"
+FIGURE = f"{FIGURES_DIR}/{{name}}.{{ext}}"
+GENERALIZATION_TABLES = [
+    "generalization.md",
+    "generalization.parquet",
+    "generalization_summary.parquet",
+]
 """What `symzoo generalization` writes into results/tables/ (and its figure `generalization` into results/figures/)."""
 BUDGET_TABLE = "budget.parquet"
 """What `symzoo budget-report` writes into results/tables/ (and its figure `budget` into results/figures/)."""
@@ -129,12 +141,12 @@ generalization table, and every figure as PNG."""
 
 
 def with_captions(paths):
-    """`paths` as a rule's outputs, those in REPORTED marked for `snakemake --report` with their captions."""
+    """`paths` as a rule's outputs, those in REPORTED marked for `snakemake --report`."""
     return [
-        (
-            report(path, caption=f"../report/{REPORTED[path][0]}", category=REPORTED[path][1])
-            if path in REPORTED
-            else path
-        )
-        for path in paths
+        captioned(path, *REPORTED[path]) if path in REPORTED else path for path in paths
     ]
+
+
+def captioned(path, caption, category):
+    """`path` in `snakemake --report`, with its caption (a file in workflow/report/) and category."""
+    return report(path, caption=f"../report/{caption}", category=category)

@@ -40,4 +40,3 @@ rule budget_encoder:
     shell:
         "symzoo --threads {threads} encoder --options {params.options:q} --zoo {params.zoo} --data {input.data}"
         " --out {params.out} --device {params.device} --no-progress > {log} 2>&1"
-

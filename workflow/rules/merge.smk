@@ -118,9 +118,8 @@ rule fidelity:
         " > {log} 2>&1"
 
 
-
-# The fidelity of one budget point's autoencoder (test and train networks): `fidelity` on its model.
 use rule fidelity as budget_fidelity with:
+    """The fidelity of one budget point's autoencoder (test and train networks)."""
     input:
         zoo=ZOO_FILES,
         data=zoo_dataset,

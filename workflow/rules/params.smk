@@ -63,11 +63,12 @@ def model_option(wildcards, input):
     return f"--model {input.model}" if input.model else ""
 
 
-def named(name, pattern, **wildcards):
-    """`NAME=PATH` arguments of `symzoo tables`, e.g. `zoo/method=results/merge/zoo/method/curves.parquet`."""
+def named(label, pattern, **wildcards):
+    """`LABEL=PATH` arguments (`symzoo tables`, ...) of every combination of `wildcards`, e.g.
+    `zoo/method=results/merge/zoo/method/curves.parquet`."""
     return [
-        f"{n}={p}"
-        for n, p in zip(expand(name, **wildcards), expand(pattern, **wildcards))
+        f"{name}={path}"
+        for name, path in zip(expand(label, **wildcards), expand(pattern, **wildcards))
     ]
 
 
@@ -128,7 +129,9 @@ def autoencoder_model(wildcards):
     """The model.pt an autoencoder method needs (nothing for the baselines)."""
     encoder = encoder_of(wildcards.method)
     return (
-        [] if encoder is None else ENCODER_MODEL.format(zoo=wildcards.zoo, encoder=encoder)
+        []
+        if encoder is None
+        else ENCODER_MODEL.format(zoo=wildcards.zoo, encoder=encoder)
     )
 
 

@@ -1,15 +1,10 @@
 rule predictor:
     """One generalization predictor (test accuracy from weights) on one zoo, for one seed."""
     input:
-        zoo=zoo_files("{zoo}"),
+        zoo=ZOO_FILES,
         model=probe_model,
     output:
-        multiext(
-            "results/predict/{zoo}/{predictor}/seed-{seed}/",
-            "predictions.parquet",
-            "history.parquet",
-            "summary.json",
-        ),
+        PREDICT_FILES,
     log:
         "results/logs/predict/{zoo}/{predictor}/seed-{seed}.log",
     threads: 1
@@ -18,12 +13,10 @@ rule predictor:
         mem_mb=8000,
         runtime=predict_runtime,
     params:
-        options=lambda w: json.dumps(
-            config["predict"]["models"][w.predictor], sort_keys=True
-        ),
+        options=predictor_options,
         zoo=input_dir("zoo"),
         out=output_dir,
-        model=lambda w, input: f"--model {input.model}" if input.model else "",
+        model=model_option,
         device=config["device"],
     shell:
         "symzoo --threads {threads} predict --options {params.options:q} --zoo {params.zoo} --seed {wildcards.seed}"
@@ -35,28 +28,16 @@ rule generalization:
     input:
         PREDICT_TARGETS,
     output:
-        report(
-            "results/tables/generalization.md",
-            caption="../report/generalization.rst",
-            category="Tables",
-        ),
-        "results/tables/generalization.parquet",
-        "results/tables/generalization_summary.parquet",
-        report(
-            "results/figures/generalization.png",
-            caption="../report/generalization_figure.rst",
-            category="Figures",
-        ),
-        "results/figures/generalization.pdf",
+        with_captions(GENERALIZATION),
     log:
         "results/logs/report/generalization.log",
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=10,
+        **REPORT_JOB,
     params:
         predictions=named(
-            ("{zoo}/{predictor}/{seed}", PREDICTIONS),
+            "{zoo}/{predictor}/{seed}",
+            PREDICTIONS,
             zoo=CLASSIFIER_ZOOS,
             predictor=PREDICTORS,
             seed=SEEDS,

@@ -8,6 +8,7 @@ from symzoo.config import zoo_encoder
 GPU = 0 if config["device"] == "cpu" else 1
 """GPU rules (zoo shards, encoders, interpolation) ask for one GPU unless the config runs on the CPU."""
 
+
 def image_shape(dataset):
     """(C, H, W) and the number of classes of image set `dataset`, from its config entry: its file is built by a
     job of the DAG, so it is not there to read when the DAG is. Digits: 1 x 8 x 8; CIFAR-10-GS: 1 x 32 x 32, or
@@ -34,7 +35,9 @@ def shard_mem_mb(wildcards):
     zoo = config["zoos"][wildcards.zoo]
     spec = spec_for(zoo["arch"], *image_shape(zoo["dataset"]))
     _, networks = shard_networks(wildcards)
-    return 4000 + math.ceil(population_bytes(spec, networks, train_settings(zoo)) / 2**20)
+    return 4000 + math.ceil(
+        population_bytes(spec, networks, train_settings(zoo)) / 2**20
+    )
 
 
 def shard_runtime(wildcards):
