@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -262,7 +263,10 @@ def test_stale_checkpoint_of_other_settings_is_ignored(data, tmp_path):
 
 
 def test_early_stopping(data, tmp_path):
-    summary = _fit(data, tmp_path / "enc", settings(lr=0.0, epochs=20, patience=2))
+    """A run that cannot improve (learning rate 0: below the schema's bound, set on the typed settings) stops
+    ``patience`` epochs after its first."""
+    frozen = settings(epochs=20, patience=2)
+    summary = _fit(data, tmp_path / "enc", dataclasses.replace(frozen, optim=dataclasses.replace(frozen.optim, lr=0.0)))
     history = pl.read_parquet(tmp_path / "enc" / HISTORY)
     assert summary["stopped_early"] and summary["best_epoch"] == 1
     assert history["epoch"].to_list() == [1, 2, 3]

@@ -89,6 +89,8 @@ PAIRS = f"{MERGE_DIR}/pairs.parquet"
 ENDPOINTS = f"{MERGE_DIR}/{{method}}/endpoints.npy"
 CURVES = f"{MERGE_DIR}/{{method}}/curves.parquet"
 ORBIT = f"{MERGE_DIR}/orbit.parquet"
+ORIGINALS = f"{MERGE_DIR}/originals.parquet"
+MEDOID_RECORD = f"{MERGE_DIR}/medoid.json"
 FIDELITY_TABLE = "results/fidelity/{zoo}/{name}.parquet"
 """The fidelity of an encoder's reconstructions (`name` the encoder) or of the controls (`name` CONTROLS)."""
 

@@ -20,23 +20,14 @@ rule encoder:
         " --out {params.out} --device {params.device} > {log} 2>&1"
 
 
-rule budget_encoder:
+use rule encoder as budget_encoder with:
     """One point of a fidelity-vs-budget curve: an encoder retrained with one setting changed."""
-    input:
-        zoo=ZOO_FILES,
-        data=zoo_dataset,
     output:
         BUDGET_FILES,
     log:
         "results/logs/budget/{zoo}/{encoder}/{point}.log",
-    threads: 1
-    resources:
-        **ENCODER_JOB,
     params:
         options=budget_options,
         zoo=input_dir("zoo"),
         out=output_dir,
         device=config["device"],
-    shell:
-        "symzoo --threads {threads} encoder --options {params.options:q} --zoo {params.zoo} --data {input.data}"
-        " --out {params.out} --device {params.device} --no-progress > {log} 2>&1"

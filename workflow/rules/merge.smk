@@ -17,13 +17,55 @@ rule pairs:
         "symzoo --threads {threads} pairs --options {params.options:q} --zoo {params.zoo} --out {output} > {log} 2>&1"
 
 
+rule originals:
+    """The loss and score of every pair's two original networks, once for every method's curves."""
+    input:
+        zoo=ZOO_FILES,
+        pairs=PAIRS,
+        data=zoo_dataset,
+    output:
+        ORIGINALS,
+    log:
+        "results/logs/merge/{zoo}/originals.log",
+    threads: 1
+    resources:
+        **CPU_JOB,
+    params:
+        zoo=input_dir("zoo"),
+        device=config["device"],
+    shell:
+        "symzoo --threads {threads} originals --zoo {params.zoo} --pairs {input.pairs} --data {input.data}"
+        " --out {output} --device {params.device} > {log} 2>&1"
+
+
+rule medoid:
+    """The train split's medoid (the medoid control), once for the medoid method, the orbit and the controls."""
+    input:
+        zoo=ZOO_FILES,
+        data=zoo_dataset,
+    output:
+        MEDOID_RECORD,
+    log:
+        "results/logs/merge/{zoo}/medoid.log",
+    threads: 1
+    resources:
+        **CPU_JOB,
+    params:
+        zoo=input_dir("zoo"),
+        fidelity=options("fidelity"),
+        device=config["device"],
+    shell:
+        "symzoo --threads {threads} medoid --zoo {params.zoo} --data {input.data} --fidelity-options {params.fidelity:q}"
+        " --out {output} --device {params.device} > {log} 2>&1"
+
+
 rule endpoints:
     """The networks to interpolate between for one method: aligned, canonical, the medoid control or reconstructed."""
     input:
         zoo=ZOO_FILES,
         pairs=PAIRS,
-        data=zoo_dataset,
         model=autoencoder_model,
+        medoid=medoid_record,
     output:
         ENDPOINTS,
     log:
@@ -34,21 +76,21 @@ rule endpoints:
         runtime=60,
     params:
         zoo=input_dir("zoo"),
-        model=model_option,
-        fidelity=options("fidelity"),
+        model=model_option(lambda w: w.method),
+        medoid=lambda w, input: f"--medoid {input.medoid}" if input.medoid else "",
         seed=config["merge"]["seed"],
         device=config["device"],
     shell:
         "symzoo --threads {threads} endpoints --method {wildcards.method} --zoo {params.zoo} --pairs {input.pairs}"
-        " --data {input.data} --out {output} {params.model} --fidelity {params.fidelity:q} --seed {params.seed}"
-        " --device {params.device} > {log} 2>&1"
+        " {params.model} {params.medoid} --seed {params.seed} --out {output} --device {params.device} > {log} 2>&1"
 
 
 rule interpolate:
-    """Test loss, accuracy and KL from the original networks along the segment of every pair, batched."""
+    """Test loss, score and distance from the original networks along the segment of every pair, batched."""
     input:
         zoo=ZOO_FILES,
         pairs=PAIRS,
+        originals=ORIGINALS,
         endpoints=ENDPOINTS,
         data=zoo_dataset,
     output:
@@ -63,7 +105,8 @@ rule interpolate:
         alphas=config["merge"]["alphas"],
         device=config["device"],
     shell:
-        "symzoo --threads {threads} interpolate --zoo {params.zoo} --pairs {input.pairs} --endpoints {input.endpoints}"
+        "symzoo --threads {threads} interpolate --zoo {params.zoo} --pairs {input.pairs} --originals {input.originals}"
+        " --endpoints {input.endpoints}"
         " --data {input.data} --alphas {params.alphas} --out {output} --device {params.device} > {log} 2>&1"
 
 
@@ -73,6 +116,7 @@ rule orbit:
         zoo=ZOO_FILES,
         data=zoo_dataset,
         models=expand(ENCODER_MODEL, encoder=ENCODERS, allow_missing=True),
+        medoid=MEDOID_RECORD,
     output:
         ORBIT,
     log:
@@ -87,11 +131,10 @@ rule orbit:
             f"--model {autoencoder_method(e)}={m}"
             for e, m in zip(ENCODERS, input.models)
         ],
-        fidelity=options("fidelity"),
         device=config["device"],
     shell:
         "symzoo --threads {threads} orbit --options {params.options:q} --zoo {params.zoo} --data {input.data} {params.models}"
-        " --fidelity {params.fidelity:q} --out {output} --device {params.device} > {log} 2>&1"
+        " --medoid {input.medoid} --out {output} --device {params.device} > {log} 2>&1"
 
 
 rule fidelity:
@@ -110,12 +153,11 @@ rule fidelity:
     params:
         zoo=input_dir("zoo"),
         fidelity=options("fidelity"),
-        name=lambda w: autoencoder_method(w.encoder),
+        model=model_option(lambda w: autoencoder_method(w.encoder)),
         device=config["device"],
     shell:
-        "symzoo --threads {threads} fidelity --zoo {params.zoo} --data {input.data} --model {input.model}"
-        " --name {params.name} --fidelity {params.fidelity:q} --out {output} --device {params.device}"
-        " > {log} 2>&1"
+        "symzoo --threads {threads} fidelity --zoo {params.zoo} --data {input.data} {params.model}"
+        " --fidelity-options {params.fidelity:q} --out {output} --device {params.device} > {log} 2>&1"
 
 
 use rule fidelity as budget_fidelity with:
@@ -135,6 +177,7 @@ rule fidelity_controls:
     input:
         zoo=ZOO_FILES,
         data=zoo_dataset,
+        medoid=MEDOID_RECORD,
     output:
         filled(FIDELITY_TABLE, name=CONTROLS),
     log:
@@ -147,5 +190,5 @@ rule fidelity_controls:
         fidelity=options("fidelity"),
         device=config["device"],
     shell:
-        "symzoo --threads {threads} fidelity --zoo {params.zoo} --data {input.data} --fidelity {params.fidelity:q}"
-        " --out {output} --device {params.device} > {log} 2>&1"
+        "symzoo --threads {threads} fidelity --zoo {params.zoo} --data {input.data} --medoid {input.medoid}"
+        " --fidelity-options {params.fidelity:q} --out {output} --device {params.device} > {log} 2>&1"

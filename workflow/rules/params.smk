@@ -58,9 +58,12 @@ def input_dir(name):
     return lambda wildcards, input: os.path.dirname(input[name][0])
 
 
-def model_option(wildcards, input):
-    """A param: `--model PATH` for the rule's input `model`, or nothing when it has none."""
-    return f"--model {input.model}" if input.model else ""
+def model_option(name):
+    """A param: `--model NAME=PATH` for the rule's input `model` (NAME: `name(wildcards)`, the method name
+    `ae_<encoder>`), or nothing when it has none."""
+    return lambda wildcards, input: (
+        f"--model {name(wildcards)}={input.model}" if input.model else ""
+    )
 
 
 def named(label, pattern, **wildcards):
@@ -133,6 +136,11 @@ def autoencoder_model(wildcards):
         if encoder is None
         else ENCODER_MODEL.format(zoo=wildcards.zoo, encoder=encoder)
     )
+
+
+def medoid_record(wildcards):
+    """The medoid.json the medoid method needs (nothing for the other methods)."""
+    return MEDOID_RECORD.format(zoo=wildcards.zoo) if wildcards.method == MEDOID else []
 
 
 def probe_model(wildcards):

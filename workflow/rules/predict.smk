@@ -16,7 +16,11 @@ rule predictor:
         options=predictor_options,
         zoo=input_dir("zoo"),
         out=output_dir,
-        model=model_option,
+        model=model_option(
+            lambda w: autoencoder_method(
+                config["predict"]["models"][w.predictor]["encoder"] or ""
+            )
+        ),
         device=config["device"],
     shell:
         "symzoo --threads {threads} predict --options {params.options:q} --zoo {params.zoo} --seed {wildcards.seed}"
@@ -42,6 +46,8 @@ rule generalization:
             predictor=PREDICTORS,
             seed=SEEDS,
         ),
+        tables=TABLES_DIR,
+        figures=FIGURES_DIR,
     shell:
-        "symzoo --threads {threads} generalization --predictions {params.predictions} --tables results/tables"
-        " --figures results/figures > {log} 2>&1"
+        "symzoo --threads {threads} generalization --predictions {params.predictions} --tables {params.tables}"
+        " --figures {params.figures} > {log} 2>&1"
