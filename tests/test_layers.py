@@ -88,3 +88,32 @@ def test_the_check_sees_violations(tmp_path):
     found = imports(probe, "symzoo.nets.probe")
     assert {"symzoo.merge", "symzoo.stages"} <= found
     assert all(RANKS[layer(m)] > RANKS["nets"] for m in found)
+
+
+STAGES = sorted((PACKAGE / "stages").glob("*.py"))
+
+
+def stage_imports(path: Path) -> set[str]:
+    """The stage modules a file imports, by module name (``from symzoo.stages import x`` names ``x``)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module == "symzoo.stages":
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("symzoo.stages."):
+            found.add(node.module.split(".")[2])
+        elif isinstance(node, ast.Import):
+            found |= {a.name.split(".")[2] for a in node.names if a.name.startswith("symzoo.stages.")}
+    return found
+
+
+@pytest.mark.parametrize("path", STAGES, ids=lambda p: p.name)
+def test_a_stage_imports_no_other_stage_but_common(path):
+    """Stages share code through ``stages/common`` only (the library holds the rest), so each reads alone."""
+    others = sorted(stage_imports(path) - {"common"})
+    assert not others, f"stages/{path.name} imports other stages: {others}"
+
+
+def test_the_stage_import_check_sees_both_spellings(tmp_path):
+    sample = tmp_path / "sample.py"
+    sample.write_text("from symzoo.stages import common, tables\nfrom symzoo.stages.figures import save\n")
+    assert stage_imports(sample) == {"common", "tables", "figures"}
