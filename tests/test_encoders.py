@@ -100,7 +100,15 @@ def test_positive_invariant_is_safe_at_zero():
 
 def test_scalegmn_rejects_reverse_edges():
     with pytest.raises(ValueError, match="forward edges"):
-        ScaleGMN(GraphStructure.from_spec(SPECS["mlp-relu"], reverse_edges=True), hidden=8, layers=1, latent=4)
+        ScaleGMN(
+            GraphStructure.from_spec(SPECS["mlp-relu"], reverse_edges=True),
+            hidden=8,
+            layers=1,
+            latent=4,
+            dropout=0.0,
+            message="mlp",
+            dense=True,
+        )
 
 
 @pytest.mark.parametrize("kind", ["ngnn", "scalegmn", "scalegmn_broken"])

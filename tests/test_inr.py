@@ -86,6 +86,7 @@ def inr_zoo(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow  # the module's INR zoo: a real inr-zoo stage run (about 25 s)
 def test_fitted_inrs_reconstruct_their_images(inr_zoo):
     """Every INR renders its own (upsampled) digit: a PSNR floor, recomputed from the zoo and the image set."""
     from symzoo.data.images import load_image_set
@@ -104,6 +105,7 @@ def test_fitted_inrs_reconstruct_their_images(inr_zoo):
     assert float(psnr(mse(rendered, truth.roll(1, 0))).max()) < 25.0
 
 
+@pytest.mark.slow  # the module's INR zoo: a real inr-zoo stage run (about 25 s)
 def test_inr_zoo_round_trips_through_the_zoo_format(inr_zoo, tmp_path):
     from symzoo.data.zoo import read_zoo, write_zoo
 
@@ -290,6 +292,7 @@ def test_the_task_is_stored_in_arch_json_and_old_files_infer_it():
     assert score_column("inr") == score_column(siren) == "psnr" and score_column("classification") == "test_accuracy"
 
 
+@pytest.mark.slow  # the module's INR zoo: a real inr-zoo stage run (about 25 s)
 def test_an_inr_zoo_s_arch_json_names_its_task(inr_zoo, tmp_path):
     import json
     import shutil

@@ -109,6 +109,7 @@ def _logits(theta, x):
     return batched_forward(SPEC, theta, x).flatten(0, 1)
 
 
+@pytest.mark.slow  # a real predictor training run (about 15 s)
 def test_a_short_run_learns_to_rank_networks(zoo, tmp_path):
     options = config.entry(
         "predictor",

@@ -122,7 +122,7 @@ def test_bad_inputs_are_named():
     with pytest.raises(ValueError, match="optimizer"):
         train_population(spec, population(2, optimizer=["sgd", "lbfgs"]), data, settings())
     with pytest.raises(ValueError, match="checkpoints"):
-        TrainSettings(epochs=2, checkpoints=(3,))
+        TrainSettings(epochs=2, checkpoints=(3,), batch_size=8)
 
 
 def test_the_zoo_training_benchmark_reports_all_three_trainers():

@@ -81,12 +81,13 @@ class NGGNN(nn.Module):
     def __init__(
         self,
         structure: GraphStructure,
-        hidden: int = 256,
-        layers: int = 4,
-        latent: int = 128,
-        dropout: float = 0.2,
-        readout: str = "pool",
-        dense: bool = True,
+        *,
+        hidden: int,
+        layers: int,
+        latent: int,
+        dropout: float,
+        readout: str,
+        dense: bool,
     ) -> None:
         super().__init__()
         if readout not in READOUTS:

@@ -152,14 +152,15 @@ class ScaleGMN(nn.Module):
     def __init__(
         self,
         structure: GraphStructure,
-        hidden: int = 256,
-        layers: int = 4,
-        latent: int = 128,
-        dropout: float = 0.2,
+        *,
+        hidden: int,
+        layers: int,
+        latent: int,
+        dropout: float,
+        message: str,
+        dense: bool,
         group: Group | None = None,
         symmetry_broken: bool = False,
-        message: str = "mlp",
-        dense: bool = True,
     ) -> None:
         super().__init__()
         if structure.reverse_edges:

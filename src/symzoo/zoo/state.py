@@ -44,7 +44,7 @@ class TrainSettings:
 
     epochs: int
     checkpoints: tuple[int, ...]
-    batch_size: int = 32
+    batch_size: int
     eval_batch_size: int = 2048
     compile: bool = False
     trace: bool = True
