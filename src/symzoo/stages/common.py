@@ -35,12 +35,12 @@ if TYPE_CHECKING:  # the encoders (torch-geometric) load only when a stage is gi
 @dataclass(frozen=True)
 class FidelitySettings:
     """How fidelity is measured: at most ``networks`` networks per split and ``images`` images, the controls'
-    retrieval pool at most ``train_pool`` train networks (seeded choices)."""
+    retrieval pool at most ``train_pool`` train networks (seeded choices): the config's ``fidelity`` section."""
 
-    networks: int = 500
-    images: int = 1000
-    train_pool: int = 5000
-    seed: int = 0
+    networks: int
+    images: int
+    train_pool: int
+    seed: int
 
     @classmethod
     def from_options(cls, options: dict) -> FidelitySettings:

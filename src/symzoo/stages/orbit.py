@@ -72,7 +72,7 @@ def run(
         methods,
         orbit["kinds"],
         orbit["networks"],
-        orbit.get("alphas") or options["alphas"],
+        orbit["alphas"] or options["alphas"],
         options["seed"],
         medoid,
         noise=orbit["noise"],
