@@ -46,8 +46,8 @@ rule generalization:
             predictor=PREDICTORS,
             seed=SEEDS,
         ),
-        tables=TABLES_DIR,
-        figures=FIGURES_DIR,
+        tables=output_dir,
+        figures=lambda w, output: os.path.dirname(output[-1]),
     shell:
         "symzoo --threads {threads} generalization --predictions {params.predictions} --tables {params.tables}"
         " --figures {params.figures} > {log} 2>&1"

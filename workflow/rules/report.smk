@@ -64,7 +64,7 @@ rule budget_report:
             point=BUDGET,
         ),
         controls=named("{zoo}", FIDELITY_TABLE, zoo=CLASSIFIER_ZOOS, name=CONTROLS),
-        figures=FIGURES_DIR,
+        figures=lambda w, output: os.path.dirname(output.figures[0]),
     shell:
         "symzoo --threads {threads} budget-report --point {params.points} --controls {params.controls}"
         " --table {output.table} --out-dir {params.figures} > {log} 2>&1"
