@@ -27,9 +27,9 @@ def test_the_whole_parser_builds_with_every_command():
 
 def test_a_repeated_input_is_name_equals_path(capsys):
     with pytest.raises(SystemExit) as done:
-        main(["orbit", "--options", "{}", "--zoo", "z", "--data", "d", "--medoid", "m", "--out", "o", "--model", "m.pt"])
+        main(["orbit", "--options", "{}", "--zoo", "z", "--data", "d", "--medoid", "m", "--out", "o", "--model", "x"])
     assert done.value.code == 2
-    assert "expected NAME=PATH, not 'm.pt'" in capsys.readouterr().err
+    assert "expected NAME=PATH, not 'x'" in capsys.readouterr().err
 
 
 def test_a_second_model_where_one_is_taken_is_an_error(tmp_path, capsys):
