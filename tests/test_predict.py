@@ -142,3 +142,28 @@ def test_fit_selects_the_epoch_with_the_best_validation_tau(zoo):
     assert regression_metrics(predict(trained.model, data["val"][0]), data["val"][1].numpy())["tau"] == pytest.approx(
         best
     )
+
+
+def test_an_interrupted_predictor_resumes_to_the_same_predictions(zoo, tmp_path):
+    """A predictor job stopped after epoch 2 (as a kill would) continues from its checkpoint and ends with the
+    predictions, history and no checkpoint of an uninterrupted run."""
+    options = config.entry("predictor", kind="statnn", hidden=16, layers=2, epochs=6, warmup_steps=2, batch_size=16)
+    cpu = torch.device("cpu")
+    predict_stage.run(zoo, options, 0, tmp_path / "whole", cpu, progress=False)
+
+    def stop_after_two(row):
+        if row["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        predict_stage.run(zoo, options, 0, tmp_path / "cut", cpu, progress=False, on_epoch=stop_after_two)
+    assert (tmp_path / "cut" / predict_stage.CHECKPOINT).is_file()
+    epochs = []
+    predict_stage.run(
+        zoo, options, 0, tmp_path / "cut", cpu, progress=False, on_epoch=lambda r: epochs.append(r["epoch"])
+    )
+    assert epochs == [3, 4, 5, 6]
+    for name in (predict_stage.PREDICTIONS, predict_stage.HISTORY):
+        whole, cut = (pl.read_parquet(tmp_path / d / name) for d in ("whole", "cut"))
+        assert whole.equals(cut), name
+    assert not (tmp_path / "cut" / predict_stage.CHECKPOINT).exists()

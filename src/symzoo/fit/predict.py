@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,6 +86,9 @@ def fit_predictor(
     val: tuple[Tensor, Tensor],
     device: torch.device,
     progress: bool = True,
+    resume: Mapping[str, Any] | None = None,
+    save_state: Callable[[dict[str, Any]], None] | None = None,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
 ) -> Trained:
     """Train a predictor on (parameters, accuracies) ``train_set`` with the one training loop: the model of the
     epoch with the best validation tau, and the history (epoch, step, lr, train MSE, val tau / R² / L1)."""
@@ -106,6 +109,9 @@ def fit_predictor(
             measures=MEASURES,
             train_column="train_mse",
             desc=f"predictor {settings.kind}",
+            resume=resume,
+            save_state=save_state,
+            on_epoch=on_epoch,
             progress=progress,
         )
 

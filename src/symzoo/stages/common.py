@@ -21,7 +21,7 @@ import numpy as np
 import polars as pl
 import torch
 
-from symzoo import config
+from symzoo import checkpoint, config
 from symzoo.atomic import atomic_path
 from symzoo.data.images import ImageSet, load_image_set
 from symzoo.data.merge import read_medoid
@@ -96,6 +96,17 @@ def pair_inputs(
     else:
         x, y = (torch.from_numpy(v).to(device) for v in image_set.split("test"))
     return ref_a, ref_b, x, y
+
+
+def resumable(
+    path: Path, kind: str, fingerprint: dict[str, Any]
+) -> tuple[dict[str, Any] | None, Callable[[dict[str, Any]], None]]:
+    """The training loop's resume state kept at ``path`` (:mod:`symzoo.checkpoint`): the state to resume from
+    (None: start afresh; a stale file is removed) and the ``save_state`` callback that keeps it."""
+    from symzoo.fit.train import STATE_VERSION
+
+    resume = checkpoint.load(path, kind, STATE_VERSION, fingerprint)
+    return resume, lambda state: checkpoint.save(path, kind, STATE_VERSION, fingerprint, state)
 
 
 def load_medoid(path: Path, zoo: Zoo, device: torch.device) -> torch.Tensor:

@@ -19,12 +19,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from symzoo import checkpoint
 from symzoo.atomic import atomic_path
 from symzoo.data.images import ImageSet, load_image_set
 from symzoo.data.zoo import Zoo, read_zoo
 from symzoo.fit.autoencoder import FitSettings, fingerprint, fit_autoencoder, train_ids
-from symzoo.fit.train import STATE_VERSION
 from symzoo.models.autoencoder import save_autoencoder
 from symzoo.stages import common
 
@@ -110,8 +108,7 @@ def run(
             tmp.unlink(missing_ok=True)
 
     ckpt = out_dir / CHECKPOINT
-    stamp = fingerprint(zoo, ids, images, settings)
-    resume = checkpoint.load(ckpt, "autoencoder", STATE_VERSION, stamp)
+    resume, save_state = common.resumable(ckpt, "autoencoder", fingerprint(zoo, ids, images, settings))
     result = fit_autoencoder(
         zoo,
         images,
@@ -119,7 +116,7 @@ def run(
         settings,
         device,
         resume=resume,
-        save_state=lambda state: checkpoint.save(ckpt, "autoencoder", STATE_VERSION, stamp, state),
+        save_state=save_state,
         on_epoch=on_epoch,
         progress=progress,
     )

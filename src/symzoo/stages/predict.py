@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,7 @@ import polars as pl
 import torch
 
 from symzoo.atomic import atomic_path
+from symzoo.checkpoint import digest
 from symzoo.data.zoo import read_zoo
 from symzoo.fit.predict import PredictSettings, fit_predictor, predict, ridge_probe
 from symzoo.metrics import regression_metrics
@@ -31,7 +33,7 @@ if TYPE_CHECKING:  # the encoders (torch-geometric) load only for a probe
 
 log = logging.getLogger(__name__)
 
-PREDICTIONS, HISTORY, SUMMARY = "predictions.parquet", "history.parquet", "summary.json"
+PREDICTIONS, HISTORY, SUMMARY, CHECKPOINT = "predictions.parquet", "history.parquet", "summary.json", "checkpoint.pt"
 HISTORY_SCHEMA = {"epoch": pl.Int64, "step": pl.Int64} | {
     c: pl.Float64 for c in ("lr", "train_mse", "val_tau", "val_r2", "val_l1")
 }
@@ -63,8 +65,12 @@ def run(
     device: torch.device,
     ae: Autoencoder | None = None,
     progress: bool = True,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
-    """Train (or, for a probe, fit on the latents of ``ae``) and write the outputs; returns the summary."""
+    """Train (or, for a probe, fit on the latents of ``ae``) and write the outputs; returns the summary. A trained
+    predictor keeps its resume state in ``out_dir/checkpoint.pt`` after every epoch (a killed job continues where
+    it stopped; ``on_epoch`` is the loop's)."""
+    out_dir = Path(out_dir)
     zoo = read_zoo(zoo_dir)
     target = zoo.models["test_accuracy"].to_numpy()
     ids = {split: zoo.ids(split) for split in ("train", "val", "test")}
@@ -93,8 +99,19 @@ def run(
         guess |= {column: probe.predict(latent(t)) for column, t in moved.items()}
     else:
         settings = PredictSettings.from_options(options, seed)
+        parts = [t.numpy().tobytes() for split in ("train", "val") for t in (thetas[split], y[split])]
+        stamp = {"settings": options, "seed": seed, "spec": zoo.spec.to_dict(), "sha256": digest(parts)}
+        resume, save_state = common.resumable(out_dir / CHECKPOINT, "predictor", stamp)
         trained = fit_predictor(
-            zoo.spec, settings, (thetas["train"], y["train"]), (thetas["val"], y["val"]), device, progress
+            zoo.spec,
+            settings,
+            (thetas["train"], y["train"]),
+            (thetas["val"], y["val"]),
+            device,
+            progress,
+            resume=resume,
+            save_state=save_state,
+            on_epoch=on_epoch,
         )
         model, history, best_epoch = trained.model, trained.history, trained.best_epoch
         guess = {"predicted": predict(model, thetas["test"])} | {c: predict(model, t) for c, t in moved.items()}
@@ -113,12 +130,12 @@ def run(
         "best_epoch": best_epoch,
         "test": regression_metrics(frame["predicted"].to_numpy(), frame["accuracy"].to_numpy()),
     }
-    out_dir = Path(out_dir)
     with atomic_path(out_dir / PREDICTIONS) as tmp:
         frame.write_parquet(tmp)
     with atomic_path(out_dir / HISTORY) as tmp:
         pl.DataFrame(history, schema=HISTORY_SCHEMA).write_parquet(tmp)
     with atomic_path(out_dir / SUMMARY) as tmp:
         tmp.write_text(json.dumps(summary, indent=2, default=str).replace("NaN", "null") + "\n")
+    (out_dir / CHECKPOINT).unlink(missing_ok=True)
     log.info("%s seed %d: test %s", options["kind"], seed, summary["test"])
     return summary
