@@ -61,3 +61,30 @@ def test_a_command_imports_only_its_own_stage():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "['symzoo.stages.common', 'symzoo.stages.pairs']"
+
+
+def test_a_stage_loads_the_model_it_is_given_by_name(tmp_path):
+    """`endpoints --method ae_x --model ae_x=PATH`: the named model.pt is loaded and its reconstructions written."""
+    import numpy as np
+    import polars as pl
+    import torch
+
+    from symzoo import config
+    from symzoo.data.merge import read_endpoints, write_pairs
+    from symzoo.data.zoo import write_zoo
+    from symzoo.fit.autoencoder import FitSettings
+    from symzoo.models.autoencoder import build_autoencoder, reconstruct, save_autoencoder
+    from tests.test_fit_autoencoder import SPEC, _models
+    from tests.test_nets import init_params
+
+    thetas = init_params(SPEC, 6)
+    write_zoo(tmp_path / "zoo", SPEC, thetas.numpy(), _models(6, ["train"] * 2 + ["val"] * 2 + ["test"] * 2))
+    write_pairs(tmp_path / "pairs.parquet", pl.DataFrame({"pair_id": [0], "model_a": [1], "model_b": [4]}))
+    arch = FitSettings.from_options(config.entry("encoder", kind="scalegmn", hidden=8, layers=1, latent=8)).arch
+    ae = build_autoencoder(SPEC, arch, thetas_train=thetas).eval()
+    save_autoencoder(tmp_path / "model.pt", ae, ae.state_dict())
+    args = ["endpoints", "--method", "ae_x", "--zoo", str(tmp_path / "zoo"), "--pairs", str(tmp_path / "pairs.parquet")]
+    assert main([*args, "--model", f"ae_x={tmp_path / 'model.pt'}", "--out", str(tmp_path / "e.npy")]) == 0
+    a, b = read_endpoints(tmp_path / "e.npy", SPEC, 1)
+    expected = reconstruct(ae, thetas[[1, 4]])
+    np.testing.assert_allclose(torch.cat([a, b]).numpy(), expected.numpy(), atol=1e-5)

@@ -21,26 +21,15 @@ import polars as pl
 import torch
 
 from symzoo.atomic import atomic_path
+from symzoo.data.tables import read_table
 from symzoo.nets.spec import NetSpec
 
 PAIR_COLUMNS = ("pair_id", "model_a", "model_b")
 
 
-def _read_table(path: Path, what: str, columns: tuple[str, ...]) -> pl.DataFrame:
-    """A Parquet table with at least ``columns``, or an error that names the file."""
-    try:
-        frame = pl.read_parquet(path)
-    except Exception as err:  # polars raises several error types for a file that is not Parquet
-        raise ValueError(f"{path}: not a readable {what} ({err})") from err
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise ValueError(f"{path}: missing column(s) {missing}; expected {list(columns)}")
-    return frame
-
-
 def read_pairs(path: Path, num_networks: int) -> pl.DataFrame:
     """``pairs.parquet``, checked: the columns, and model ids that exist in the zoo."""
-    pairs = _read_table(path, "pairs table", PAIR_COLUMNS)
+    pairs = read_table(path, "pairs table", PAIR_COLUMNS)
     ids = pl.concat([pairs["model_a"], pairs["model_b"]])
     if len(ids) and (ids.min() < 0 or ids.max() >= num_networks):
         raise ValueError(f"{path}: model ids must lie in 0..{num_networks - 1}, the zoo's networks")
@@ -57,7 +46,7 @@ ORIGINAL_COLUMNS = ("pair_id", "orig_loss_a", "orig_loss_b", "orig_score_a", "or
 
 def read_originals(path: Path, pairs: pl.DataFrame) -> pl.DataFrame:
     """``originals.parquet``, checked: its columns, and one row per pair of ``pairs``, in their order."""
-    frame = _read_table(path, "originals table", ORIGINAL_COLUMNS)
+    frame = read_table(path, "originals table", ORIGINAL_COLUMNS)
     if frame["pair_id"].to_list() != pairs["pair_id"].to_list():
         raise ValueError(f"{path}: its pair_id column is not that of the pairs table (rerun `symzoo originals`)")
     return frame

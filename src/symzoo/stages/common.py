@@ -121,16 +121,6 @@ def load_models(named: Mapping[str, Path] | Any, device: torch.device) -> dict[s
     return {name: load_autoencoder(path, device) for name, path in dict(named).items()}
 
 
-def read_table(path: Path, what: str) -> pl.DataFrame:
-    """A Parquet file, or an error that names it (not polars' traceback)."""
-    try:
-        return pl.read_parquet(path)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: no such {what}") from None
-    except Exception as err:  # polars raises several error types for a file that is not Parquet
-        raise ValueError(f"{path}: not a readable {what} (Parquet) file: {str(err).splitlines()[0]}") from None
-
-
 def write_table(table: pl.DataFrame | str, path: Path) -> None:
     """One table, atomically: text as is, ``.csv`` as CSV, anything else as Parquet."""
     with atomic_path(path) as tmp:
@@ -216,12 +206,13 @@ def named(args: argparse.Namespace, flag: str) -> dict[str, Path]:
     return dict(getattr(args, flag.lstrip("-").replace("-", "_")) or [])
 
 
-def one_named(args: argparse.Namespace, flag: str) -> tuple[str, Path] | None:
-    """The one ``NAME=PATH`` pair of ``flag``, or None; more than one is an error."""
-    pairs = named(args, flag)
-    if len(pairs) > 1:
-        raise ValueError(f"{flag} takes one NAME=PATH here, not {len(pairs)}: {sorted(pairs)}")
-    return next(iter(pairs.items()), None)
+def one_model(args: argparse.Namespace, device: torch.device) -> tuple[str, Autoencoder] | None:
+    """The one ``--model NAME=PATH`` of a stage that takes at most one, loaded (None without one); more than one
+    is an error."""
+    models = named(args, "--model")
+    if len(models) > 1:
+        raise ValueError(f"--model takes one NAME=PATH here, not {len(models)}: {sorted(models)}")
+    return next(iter(load_models(models, device).items()), None)
 
 
 def add_zoo(p: argparse.ArgumentParser, help: str = "zoo directory (results/zoo/<name>)") -> None:

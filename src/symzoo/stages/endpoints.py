@@ -37,10 +37,10 @@ def arguments(p: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> None:
     device = common.device(args)
-    model = common.one_named(args, "--model")
+    model = common.one_model(args, device)
     if model is not None and model[0] != args.method:
         raise ValueError(f"--model {model[0]}=...: the model is named for method {model[0]!r}, not {args.method!r}")
-    ae = common.load_models(dict([model]), device)[model[0]] if model else None
+    ae = model[1] if model else None
     run(args.zoo, args.pairs, args.method, args.out, ae, args.medoid, args.seed, device)
 
 

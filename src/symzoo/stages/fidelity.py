@@ -46,8 +46,8 @@ def arguments(p: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> None:
     device = common.device(args)
-    model = common.one_named(args, "--model")
-    ae = common.load_models(dict([model]), device)[model[0]] if model else None
+    model = common.one_model(args, device)
+    ae = model[1] if model else None
     settings = FidelitySettings.from_options(args.fidelity_options)
     run(args.zoo, args.data, settings, args.out, ae, model[0] if model else CONTROLS, device, args.medoid)
 

@@ -6,10 +6,11 @@ import argparse
 import logging
 from pathlib import Path
 
+from symzoo.data.tables import read_table
 from symzoo.report import FIGURES
 from symzoo.report.figures import DRAW, draw
 from symzoo.stages import common
-from symzoo.stages.common import read_table, save_figure
+from symzoo.stages.common import save_figure
 
 log = logging.getLogger(__name__)
 

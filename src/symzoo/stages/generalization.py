@@ -9,9 +9,10 @@ from pathlib import Path
 
 import polars as pl
 
+from symzoo.data.tables import read_table
 from symzoo.report.generalization import figure, markdown, per_seed, summary
 from symzoo.stages import common
-from symzoo.stages.common import read_table, save_figure, write_table
+from symzoo.stages.common import save_figure, write_table
 
 log = logging.getLogger(__name__)
 

@@ -51,9 +51,9 @@ def arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> None:
-    model = common.one_named(args, "--model")
     device = common.device(args)
-    ae = common.load_models(dict([model]), device)[model[0]] if model else None
+    model = common.one_model(args, device)
+    ae = model[1] if model else None
     run(args.zoo, args.options, args.seed, args.out, device, ae, not args.no_progress)
 
 

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import polars as pl
 
+from symzoo.data.tables import read_table
 from symzoo.report import SUMMARY_MD
 from symzoo.report.tables import build_tables
 from symzoo.stages import common
-from symzoo.stages.common import read_table, write_table
+from symzoo.stages.common import write_table
 
 log = logging.getLogger(__name__)
 
