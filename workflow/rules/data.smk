@@ -1,5 +1,5 @@
 rule dataset:
-    """An image set (digits, CIFAR-10-GS) as results/data/{dataset}.npz."""
+    """An image set (8x8 digits, the 5,000 bundled MNIST digits, CIFAR-10-GS) as results/data/{dataset}.npz."""
     output:
         DATASET,
     log:

@@ -8,7 +8,7 @@ shape for all three splits. The sources that build image sets live in :mod:`symz
 from __future__ import annotations
 
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +50,24 @@ class ImageSet:
     def arrays(self) -> dict[str, np.ndarray]:
         """The six arrays by their ``.npz`` key, in the file's order."""
         return {key: getattr(self, key) for key in KEYS}
+
+
+def stratified_split(x: np.ndarray, y: np.ndarray, fractions: Sequence[float], seed: int, where: str) -> ImageSet:
+    """Images ``x`` with labels ``y`` split into train / val / test by ``fractions`` (three numbers summing to 1),
+    stratified by class and deterministic in ``seed`` (the bundled image sets' split; ``where`` names the set in
+    errors)."""
+    from sklearn.model_selection import train_test_split  # heavy; needed only here
+
+    if len(fractions) != 3 or abs(sum(fractions) - 1) > 1e-6:  # the schema checks each fraction, not their sum
+        raise ValueError(f"{where}: fractions must be 3 positive numbers summing to 1, got {list(fractions)}")
+    f_train, f_val, f_test = fractions
+    index = np.arange(len(y))
+    train, rest = train_test_split(index, train_size=f_train, stratify=y, random_state=seed)
+    val, test = train_test_split(rest, test_size=f_test / (f_val + f_test), stratify=y[rest], random_state=seed)
+    arrays = {}
+    for split, part in zip(SPLITS, (train, val, test), strict=True):
+        arrays[f"x_{split}"], arrays[f"y_{split}"] = x[part], y[part]
+    return ImageSet(**arrays)
 
 
 def save_image_set(path: Path, images: ImageSet | Mapping[str, np.ndarray]) -> None:

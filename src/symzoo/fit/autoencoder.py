@@ -176,15 +176,17 @@ def fit_autoencoder(
     x_val, y_val = _measured_on(zoo, images, ids["val"], "val", settings, device)
     val = _Split(spec, zoo.tensor(ids["val"], device), x_val, y_val)
     batch_size = settings.optim.batch_size
+    # an INR is always rendered on the whole pixel grid: its image is computed once, not every step
+    train_renders = log_probs(spec, train_thetas, val.x) if spec.is_inr else None
 
     def loss(batch: Tensor, sampler: torch.Generator) -> Tensor:
         thetas = train_thetas[batch]
         if spec.is_inr:
-            x = val.x  # the whole pixel grid
+            x, target = val.x, train_renders[batch]  # the whole pixel grid
         else:
             x = x_train[torch.randint(len(x_train), (settings.images_per_step,), generator=sampler).to(device)]
-        with torch.no_grad():
-            target = batched_forward(spec, thetas, x)
+            with torch.no_grad():
+                target = batched_forward(spec, thetas, x)
         return reconstruction_loss(spec, batched_forward(spec, ae(thetas), x), target, settings.temperature)
 
     with seeded(settings.seed, device):

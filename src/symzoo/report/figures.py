@@ -8,7 +8,8 @@
 - ``fidelity``: KL(orig || recon) and identifiability of each autoencoder beside the controls (test networks);
 - ``inr_orbit``: the paper's INR appendix figure: render MSE against the ground truth along the orbit
   interpolation, mean ± std over runs, panels P / D / PD, a line per method (naive, linear assignment, the
-  autoencoders); a row per INR zoo (a placeholder when the config has none).
+  autoencoders, and the medoid control: one train INR for every input), with the noisy copies' own MSE as a
+  dashed line (the level a faithful method keeps); a row per INR zoo (a placeholder when the config has none).
 Every method has one colour in every figure.
 """
 
@@ -150,12 +151,18 @@ def fidelity_figure(fidelity: pl.DataFrame) -> plt.Figure:
 
 
 INR_PANELS = (("permutation", "P (permutations)"), ("scaling", "D (sign flips)"), ("both", "PD"))
-INR_LABELS = {"naive": "naive", "rebasin_scaling": "linear assignment (signed)", "rebasin": "linear assignment (P)"}
+INR_LABELS = {
+    "naive": "naive",
+    "rebasin_scaling": "linear assignment (signed)",
+    "rebasin": "linear assignment (P)",
+    "medoid": "medoid (control)",
+}
 
 
 def inr_orbit_figure(orbit: pl.DataFrame) -> plt.Figure:
     """The INR orbit curves (``task == "inr"`` rows of the orbit curves table), the paper's four methods: naive,
-    signed linear assignment (``rebasin_scaling``; ``rebasin`` if that was not run) and the autoencoders."""
+    signed linear assignment (``rebasin_scaling``; ``rebasin`` if that was not run) and the autoencoders, beside
+    the medoid control and the copies' own level (see the module docstring)."""
     inr = orbit.filter(pl.col("task") == "inr") if "task" in orbit.columns else orbit.clear()
     if not len(inr):
         fig = plt.figure(figsize=(6, 2))
@@ -163,7 +170,8 @@ def inr_orbit_figure(orbit: pl.DataFrame) -> plt.Figure:
         return fig
     methods = inr["method"].unique().to_list()
     assignment = "rebasin_scaling" if "rebasin_scaling" in methods else "rebasin"
-    keep = ["naive", assignment, *sorted(m for m in methods if m.startswith("ae_"))]
+    keep = ["naive", assignment, *sorted(m for m in methods if m.startswith("ae_")), "medoid"]
+    keep = [m for m in keep if m in methods]
     inr = inr.filter(pl.col("method").is_in(keep))
     names = {m: INR_LABELS.get(m, label(m)) for m in keep}
     data = inr.with_columns(pl.col("method").replace_strict(names)).to_pandas()
@@ -187,6 +195,8 @@ def inr_orbit_figure(orbit: pl.DataFrame) -> plt.Figure:
                     ax=ax,
                     legend=(i == 0 and j == 2),
                 )
+                copies = float(((part.orig_loss_a + part.orig_loss_b) / 2).mean())
+                ax.axhline(copies, color="black", linestyle="--", linewidth=1, label="the noisy copies themselves")
             ylabel = f"{units('inr').loss} vs ground truth" if j == 0 else ""
             ax.set(xlabel="α", ylabel=ylabel, title=f"{zoo}: {title}")
     if axes[0, 2].get_legend() is not None:

@@ -1,4 +1,4 @@
-"""Stage ``dataset``: an image set (digits, CIFAR-10-GS) as ``results/data/{dataset}.npz``."""
+"""Stage ``dataset``: an image set (8x8 digits, 5,000 MNIST digits, CIFAR-10-GS) as ``results/data/{dataset}.npz``."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 from symzoo.data.images import ImageSet, save_image_set
 from symzoo.sources.cifar import Cifar10Settings, cifar10_gs_image_set
 from symzoo.sources.digits import DigitsSettings, digits_image_set
+from symzoo.sources.mnist5k import Mnist5kSettings, mnist5k_image_set
 from symzoo.stages import common
 
 log = logging.getLogger(__name__)
@@ -33,10 +34,12 @@ def build(options: dict, cache_dir: Path) -> ImageSet:
     source = options["source"]
     if source == "digits":
         return digits_image_set(DigitsSettings(fractions=tuple(options["fractions"]), seed=options["seed"]))
+    if source == "mnist5k":
+        return mnist5k_image_set(Mnist5kSettings(fractions=tuple(options["fractions"]), seed=options["seed"]))
     if source == "cifar10":
         settings = Cifar10Settings(url=options["url"], md5=options["md5"], resize=options["resize"])
         return cifar10_gs_image_set(settings, Path(cache_dir))
-    raise ValueError(f"unknown image set source {source!r}; expected 'digits' or 'cifar10'")
+    raise ValueError(f"unknown image set source {source!r}; expected 'digits', 'mnist5k' or 'cifar10'")
 
 
 def run(options: dict, out: Path, cache_dir: Path) -> Path:
