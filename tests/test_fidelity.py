@@ -91,7 +91,7 @@ def test_controls_and_the_nearest_train_oracle(nets):
     assert inside["kl"] > 0.01 and inside["ident_recon"] < 1
 
 
-def test_the_targets_table_judges_classifiers_and_marks_accuracy_targets_na_for_inrs():
+def test_the_targets_table_judges_classifiers_and_inrs_each_by_their_own_targets():
     import polars as pl
 
     from symzoo.report.tables import targets_markdown
@@ -106,6 +106,7 @@ def test_the_targets_table_judges_classifiers_and_marks_accuracy_targets_na_for_
             row("mlp", "nearest_train", 0.13, 0.8, 0.02, 0.75),
             row("inr", "ae_scalegmn", 0.05, math.nan, -90.0, 0.2),
             row("inr", "nearest_train", 0.02, math.nan, -85.0, 0.0),
+            row("inr", "mean_prediction", 0.06, math.nan, -80.0, 0.0),
         ]
     )
     summary = pl.DataFrame(schema={"zoo": pl.String, "method": pl.String, "loss_barrier_mean": pl.Float64})
@@ -114,6 +115,9 @@ def test_the_targets_table_judges_classifiers_and_marks_accuracy_targets_na_for_
         table = targets_markdown(fidelity.filter(pl.col("zoo") == zoo), summary, task)
         lines |= {line.split(" | ")[0][2:]: line for line in table.splitlines()[2:]}
         assert ("render MSE < oracle" in table) == (task == "inr")
+        assert ("abs(acc gap)" in table) == (task == "classification")  # no accuracy column for INR rows
     assert "+0.010 (reached)" in lines["mlp"] and "0.850 (reached)" in lines["mlp"]
     assert "0.080 vs 0.130 (reached)" in lines["mlp"]
-    assert "n/a (INR: PSNR gap -90.0 dB)" in lines["inr"] and "not reached" in lines["inr"]  # KL vs oracle only
+    assert "0.0500 vs 0.0200 (**not reached**)" in lines["inr"]  # the oracle's render MSE
+    assert "0.0500 vs 0.0300 (**not reached**)" in lines["inr"]  # half the mean image's
+    assert "PSNR" not in lines["inr"] and "τ" not in lines["inr"]

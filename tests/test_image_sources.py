@@ -1,4 +1,4 @@
-"""The image-set sources (symzoo.sources.digits, symzoo.sources.mnist5k, symzoo.sources.cifar) and the stage ``dataset`` that calls them."""
+"""The image-set sources (symzoo.sources: digits, mnist5k, cifar) and the stage ``dataset`` that calls them."""
 
 from __future__ import annotations
 

@@ -7,6 +7,8 @@ rule encoder:
         ENCODER_FILES,
     log:
         "results/logs/encoders/{zoo}/{encoder}.log",
+    # the run's longest jobs start as soon as their zoo is there; shorter ones (predictors) fill the other cores
+    priority: 10
     threads: 1
     resources:
         **ENCODER_JOB,

@@ -67,12 +67,27 @@ def _of_zoos(frame: pl.DataFrame, zoos: list[str]) -> pl.DataFrame:
     return frame.filter(pl.col("zoo").is_in(zoos)) if len(frame) else frame
 
 
-def _fidelity_markdown(fidelity: pl.DataFrame, split: str) -> str:
-    rows = fidelity.filter(pl.col("split") == split)
-    header = ["zoo", "model", "n", *FIDELITY_COLUMNS]
+INR_FIDELITY_HEADINGS = {
+    "kl": "render MSE",
+    "acc_gap": "PSNR gap (dB)",
+    "kendall_tau": "τ of PSNRs",
+    "spearman": "ρ of PSNRs",
+    "diversity_recon": "diversity_recon (MSE)",
+    "diversity_orig": "diversity_orig (MSE)",
+}
+"""An INR zoo's fidelity columns under their own names: the table's ``kl`` is a render MSE, ``acc_gap`` a PSNR gap
+(``agreement``, undefined for INRs, is left out)."""
+
+
+def _fidelity_markdown(fidelity: pl.DataFrame, split: str, task: str = "classification") -> str:
+    inr = task == "inr"
+    columns = [c for c in FIDELITY_COLUMNS if not (inr and c == "agreement")]
+    header = ["zoo", "model", "n", *(INR_FIDELITY_HEADINGS.get(c, c) if inr else c for c in columns)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for row in rows.iter_rows(named=True):
-        cells = [row["zoo"], row["model"], str(row["n"])] + [f"{row[c]:.3f}" for c in FIDELITY_COLUMNS]
+    for row in fidelity.filter(pl.col("split") == split).iter_rows(named=True):
+        cells = [row["zoo"], row["model"], str(row["n"])]
+        small = ("kl", "diversity_recon", "diversity_orig") if inr else ()  # render MSEs are small numbers
+        cells += [f"{row[c]:.4f}" if c in small else f"{row[c]:.3f}" for c in columns]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -107,8 +122,9 @@ cross-entropy, `score` (`score_barrier`, `endpoint_score_gap`, `score_a`, ...) t
 Implicit neural representations (SIRENs), scored by their renders on the pixel grid: `loss` (`loss_barrier`,
 `loss_a`, ...) is the MSE of the render against the ground-truth image (pairs: against the image mixed like the
 parameters), `score` (`score_barrier`, `endpoint_score_gap`, `score_a`, ...) the PSNR of the same in dB, `dist`
-(`dist_a`, `endpoint_dist`, `mid_dist`) the MSE between renders. In the fidelity tables `kl` is the MSE between
-renders, `acc_gap` the PSNR gap (dB), `kendall_tau` / `spearman` correlate PSNRs, `agreement` is undefined (nan).
+(`dist_a`, `endpoint_dist`, `mid_dist`) the MSE between renders; gray values are in [0, 1]. The fidelity tables
+below name their columns for INRs (`render MSE`, `PSNR gap (dB)`; in `fidelity.parquet`, shared with the
+classifier zoos, they are `kl` and `acc_gap`, and `agreement` is undefined, nan).
 """,
 }
 """What the task-neutral columns are, at the head of each task's section of the markdown."""
@@ -135,13 +151,14 @@ nearest to each original; on the train split, the nearest *other* one).
 """
 
 INR_FIDELITY_EXPLANATION = """\
-`kl`: the MSE between the reconstruction's and the original's renders on the pixel grid; `ident_recon` /
-`ident_orig`: identifiability top-1 with that distance (ties count fractionally), against the `chance` level 1/N;
-`rank`: mean normalised rank of the own original (0 best, 0.5 chance); `acc_gap`: PSNR of the reconstruction
-minus the original's (dB, each against the ground truth); `kendall_tau` / `spearman` of the two PSNRs;
-`agreement`: undefined for INRs (nan); `diversity`: mean pairwise render MSE among reconstructions and among
-originals. Controls are fitted on the train split: `identity`, `medoid`, `mean_prediction` (the train INRs' mean
-image) and `nearest_train` (an oracle that retrieves the train INR nearest to each original).
+`render MSE`: the MSE between the reconstruction's and the original's renders on the pixel grid (gray values in
+[0, 1]; in `fidelity.parquet` the column `kl`); `ident_recon` / `ident_orig`: identifiability top-1 with that
+distance (ties count fractionally), against the `chance` level 1/N; `rank`: mean normalised rank of the own original
+(0 best, 0.5 chance); `PSNR gap (dB)`: PSNR of the reconstruction minus the original's, each against the ground
+truth (`acc_gap`); `τ` / `ρ of PSNRs`: rank correlations of the two PSNRs; `diversity`: mean pairwise render MSE
+among reconstructions and among originals. Controls are fitted on the train split: `identity`, `medoid`,
+`mean_prediction` (the train INRs' mean image, the best constant in MSE) and `nearest_train` (an oracle that
+retrieves the train INR nearest to each original).
 """
 
 
@@ -158,28 +175,36 @@ TARGETS = {"ident": 0.5, "acc_gap": 0.02, "kendall_tau": 0.8}
 def targets_markdown(fidelity: pl.DataFrame, summary: pl.DataFrame, task: str = "classification") -> str:
     """Per zoo and autoencoder (the rows of zoos of one ``task``), each fidelity target with the measured value and
     whether it is reached; then whether barrier(autoencoder) < barrier(Re-Basin) < barrier(naive) with endpoints
-    more faithful than the medoid's. For INR zoos the accuracy targets are n/a (their `acc_gap` is a PSNR gap)."""
+    more faithful than the medoid's. Classifier zoos: identifiability, KL below the nearest-train oracle's, the
+    accuracy gap and τ; INR zoos: identifiability, render MSE below the oracle's and at most half the mean image's
+    (an INR's `acc_gap` is a PSNR gap, no target)."""
     u = units(task)
     test = fidelity.filter(pl.col("split") == "test")
     barrier = {(r["zoo"], r["method"]): r for r in summary.iter_rows(named=True)}
-    header = ["zoo", "model", "identifiability ≥ 0.5", f"{u.dist} < oracle", "abs(acc gap) ≤ 0.02", "τ ≥ 0.8"]
-    header.append("merge order")
+    own = ["abs(acc gap) ≤ 0.02", "τ ≥ 0.8"] if task == "classification" else [f"{u.dist} ≤ ½ mean image's"]
+    header = ["zoo", "model", "identifiability ≥ 0.5", f"{u.dist} < oracle", *own, "merge order"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in test.filter(pl.col("model").str.starts_with(AE_PREFIX)).iter_rows(named=True):
         zoo = row["zoo"]
-        oracle = test.filter((pl.col("zoo") == zoo) & (pl.col("model") == "nearest_train"))["kl"]
+
+        def control(name: str, zoo: str = zoo) -> float | None:
+            value = test.filter((pl.col("zoo") == zoo) & (pl.col("model") == name))["kl"]
+            return value[0] if len(value) else None
+
+        oracle, mean = control("nearest_train"), control("mean_prediction")
+        f = ".3f" if task == "classification" else ".4f"  # render MSEs are small numbers
         ident = min(row["ident_recon"], row["ident_orig"])
+        if task == "classification":
+            targets = (
+                f"{row['acc_gap']:+.3f} {_mark(abs(row['acc_gap']) <= TARGETS['acc_gap'])}",
+                f"{row['kendall_tau']:.3f} {_mark(row['kendall_tau'] >= TARGETS['kendall_tau'])}",
+            )
+        else:
+            targets = (f"{row['kl']:{f}} vs {mean / 2:{f}} {_mark(row['kl'] <= mean / 2)}" if mean else "-",)
         cells = [
             f"{row['ident_recon']:.3f} / {row['ident_orig']:.3f} {_mark(ident >= TARGETS['ident'])}",
-            f"{row['kl']:.3f} vs {oracle[0]:.3f} {_mark(row['kl'] < oracle[0])}" if len(oracle) else "-",
-            *(
-                (
-                    f"{row['acc_gap']:+.3f} {_mark(abs(row['acc_gap']) <= TARGETS['acc_gap'])}",
-                    f"{row['kendall_tau']:.3f} {_mark(row['kendall_tau'] >= TARGETS['kendall_tau'])}",
-                )
-                if task == "classification"
-                else (f"n/a (INR: PSNR gap {row['acc_gap']:+.1f} dB)", f"n/a (INR: τ of PSNR {row['kendall_tau']:.3f})")
-            ),
+            f"{row['kl']:{f}} vs {oracle:{f}} {_mark(row['kl'] < oracle)}" if oracle is not None else "-",
+            *targets,
             _merge_order(barrier, zoo, row["model"], u.dist),
         ]
         lines.append("| " + " | ".join([zoo, row["model"], *cells]) + " |")
@@ -311,9 +336,9 @@ def _task_markdown(
         text += targets_markdown(fidelity, summary, task)
         text += "\n## Fidelity of the reconstructions: test networks\n\n"
         text += (FIDELITY_EXPLANATION if task == "classification" else INR_FIDELITY_EXPLANATION) + "\n"
-        text += _fidelity_markdown(fidelity, "test")
+        text += _fidelity_markdown(fidelity, "test", task)
         text += "\n## Fidelity of the reconstructions: train networks (memorisation)\n\n"
-        text += _fidelity_markdown(fidelity, "train")
+        text += _fidelity_markdown(fidelity, "train", task)
     if len(summary):
         text += "\n## Barriers (mean ± 95% CI over pairs)\n\n" + markdown(summary, ("zoo", "method"), BARRIERS)
     if len(orbit_summary):
