@@ -6,6 +6,8 @@ rule smallcnnzoo:
         ZOO_LOG,
     wildcard_constraints:
         zoo=one_of(zoos_from("smallcnnzoo")),
+    # the zoos come first: every long job (the encoders) waits for one
+    priority: 20
     threads: 1
     resources:
         mem_mb=8000,
@@ -27,6 +29,8 @@ rule zoo_shard:
         SHARD_FILES,
     log:
         "results/logs/zoo/{zoo}/shard-{shard}.log",
+    # the zoos come first: every long job (the encoders) waits for one
+    priority: 20
     threads: 1
     resources:
         gpu=GPU,
@@ -51,6 +55,8 @@ rule zoo_merge:
         ZOO_LOG,
     wildcard_constraints:
         zoo=one_of(zoos_from("generate")),
+    # the zoos come first: every long job (the encoders) waits for one
+    priority: 20
     threads: 1
     resources:
         **CPU_JOB,
@@ -72,6 +78,8 @@ rule inr_zoo:
         ZOO_LOG,
     wildcard_constraints:
         zoo=one_of(zoos_from("inr")),
+    # the zoos come first: every long job (the encoders) waits for one
+    priority: 20
     threads: 1
     resources:
         **GPU_JOB,
