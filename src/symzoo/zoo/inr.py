@@ -3,8 +3,9 @@
 A SIREN (:func:`symzoo.nets.spec.siren_spec`, the one functional forward with ``activation="sine"``) maps the
 pixel coordinates (:func:`symzoo.nets.functional.coordinates`) of an ``image_size`` grid to gray values in
 [0, 1]. The images are those of an image set (e.g. the 5,000 bundled 28x28 MNIST digits), rescaled from [-1, 1]
-to [0, 1] and, when smaller than the grid, upsampled bilinearly (:func:`targets`), so every later stage recomputes a network's ground truth from the image
-set and the zoo's ``image_index`` column: the zoo format needs no extra file.
+to [0, 1] and, when smaller than the grid, upsampled bilinearly (:func:`targets`), so every later stage recomputes
+a network's ground truth from the image set and the zoo's ``image_index`` column: the zoo format needs no extra
+file.
 
 Initialisation (:func:`init_sirens`, the SIREN paper's): first layer U(±1/d_in), the others U(±sqrt(6/d_in)/w0),
 biases 0. Fitting (:func:`fit_sirens`): full-image MSE, Adam on the stacked (M, P) parameters. Adam acts
