@@ -84,6 +84,20 @@ def test_shards_merge_into_a_filtered_split_zoo(digits, tmp_path):
     assert not np.array_equal(read_zoo(step1).params, zoo.params)
 
 
+def test_a_classifier_zoo_trains_on_the_real_mnist_digits(tmp_path):
+    """The mnist5k image set serves classifier zoos too: MLPs 784-8-10 learn the 28x28 digits far above chance."""
+    from symzoo.sources.mnist5k import Mnist5kSettings, mnist5k_image_set
+
+    data = tmp_path / "mnist5k.npz"
+    save_image_set(data, mnist5k_image_set(Mnist5kSettings(fractions=(0.6, 0.2, 0.2), seed=0)))
+    zoo = ZOO | {"dataset": "mnist5k", "arch": {"kind": "mlp", "widths": [8], "activation": "tanh"}}
+    zoo |= {"num_models": 4, "epochs": 2, "checkpoints": [2], "min_accuracy": 0.0}
+    run_shard(shard_options(zoo, 0), data, tmp_path / "shard")
+    trained = read_zoo(merge(zoo, [tmp_path / "shard"], tmp_path / "zoo"))
+    assert trained.spec.sizes == (784, 8, 10) and len(trained) == 4
+    assert trained.models["test_accuracy"].max() > 0.5, trained.models["test_accuracy"].to_list()  # chance: 0.1
+
+
 @pytest.mark.slow  # three shard processes (about 30 s on two busy cores)
 def test_same_config_and_seed_give_byte_identical_params(digits, tmp_path):
     options = shard_options(ZOO, 1)
