@@ -429,5 +429,27 @@ def test_barriers_md_gives_inr_zoos_their_own_section_and_units():
     )
     assert not any("acc" in c or "kl" in c for c in (*barriers.columns, *tables["barriers_summary.parquet"].columns))
     assert set(tables["curves.parquet"]["task"]) == {"classification", "inr"}
-    assert {"mid_mse_mean", "endpoint_dist_mean"} <= set(tables["inr_orbit.parquet"].columns)
+    inr_orbit = tables["inr_orbit.parquet"]
+    assert {"mid_mse_mean", "endpoint_dist_mean", "copies_mse_mean"} <= set(inr_orbit.columns)
+    assert inr_orbit["copies_mse_mean"].to_list() == [0.5] * len(inr_orbit)  # the copies' own loss (orig_loss)
+    assert "copies' own MSE" in inrs and "medoid" in inr_orbit["method"].to_list()
+    # the INR fidelity rows under their own names: no KL, accuracy or agreement column
+    fidelity_header = next(line for line in inrs.splitlines() if line.startswith("| zoo | model | n |"))
+    assert "render MSE" in fidelity_header and "PSNR gap (dB)" in fidelity_header
+    assert not {"kl", "acc_gap", "agreement"} & {cell.strip() for cell in fidelity_header.split("|")}
     assert tables["interpolation.csv"].columns == ["zoo", "method", "split", "alpha", "loss", "score"]
+
+
+def test_the_inr_orbit_figure_draws_the_medoid_control_and_the_copies_own_level():
+    """The paper's INR figure with its controls: the medoid's curve and the noisy copies' own MSE (dashed)."""
+    import matplotlib.pyplot as plt
+
+    from symzoo.report.figures import inr_orbit_figure
+
+    fig = inr_orbit_figure(_report_curves("inr", "inr", 95.0, "both"))
+    panel = fig.axes[2]  # PD
+    labels = [text.get_text() for text in panel.get_legend().get_texts()]
+    assert {"naive", "linear assignment (P)", "medoid (control)", "the noisy copies themselves"} <= set(labels)
+    dashed = [line for line in panel.get_lines() if line.get_linestyle() == "--"]
+    assert len(dashed) == 1 and dashed[0].get_ydata()[0] == pytest.approx(0.5)  # the copies' orig_loss
+    plt.close(fig)
