@@ -11,9 +11,9 @@ from sklearn.datasets import load_digits
 
 from symzoo import config
 from symzoo.data.download import ChecksumError
-from symzoo.data.images import load_image_set
+from symzoo.data.images import SplitSettings, load_image_set
 from symzoo.sources import mnist5k
-from symzoo.sources.digits import DigitsSettings, digits_image_set
+from symzoo.sources.digits import digits_image_set
 from symzoo.stages import data as data_stage
 from tests.fixtures.cifar import make_cifar_archive, make_cifar_batches
 
@@ -210,7 +210,7 @@ def test_stage_writes_the_image_set(tmp_path: Path) -> None:
     out = tmp_path / "data" / "digits.npz"
     assert data_stage.run(config.validate({"source": "digits"}, "dataset"), out, tmp_path / "cache") == out
     written = load_image_set(out)
-    expected = digits_image_set(DigitsSettings(fractions=(0.6, 0.2, 0.2), seed=0))
+    expected = digits_image_set(SplitSettings(fractions=(0.6, 0.2, 0.2), seed=0))
     for key, array in expected.arrays().items():
         np.testing.assert_array_equal(getattr(written, key), array)
     assert sorted(p.name for p in out.parent.iterdir()) == ["digits.npz"]

@@ -73,12 +73,12 @@ def inr_zoo(tmp_path_factory):
     """A small INR zoo on the real 28x28 MNIST digits, fitted with the default settings, through the stage (as
     `symzoo inr-zoo` runs it)."""
     from symzoo import config
-    from symzoo.data.images import save_image_set
-    from symzoo.sources.mnist5k import Mnist5kSettings, mnist5k_image_set
+    from symzoo.data.images import SplitSettings, save_image_set
+    from symzoo.sources.mnist5k import mnist5k_image_set
     from symzoo.stages import inr_zoo as stage
 
     root = tmp_path_factory.mktemp("inr")
-    save_image_set(root / "mnist5k.npz", mnist5k_image_set(Mnist5kSettings((0.6, 0.2, 0.2), 0)))
+    save_image_set(root / "mnist5k.npz", mnist5k_image_set(SplitSettings((0.6, 0.2, 0.2), 0)))
     options = config.validate({"source": "inr", "dataset": "mnist5k", "num_models": 24, "batch_models": 10}, "zoo_inr")
     stage.run(options, root / "mnist5k.npz", root / "zoo", torch.device("cpu"))
     return root
@@ -200,12 +200,12 @@ def test_signed_weight_matching_recovers_a_planted_pd_on_a_siren():
 def zeros_and_ones(tmp_path_factory):
     """An INR zoo of 600 real MNIST zeros and ones (342 train INRs), fitted with the default settings."""
     from symzoo import config
-    from symzoo.data.images import SPLITS, save_image_set
-    from symzoo.sources.mnist5k import Mnist5kSettings, mnist5k_image_set
+    from symzoo.data.images import SPLITS, SplitSettings, save_image_set
+    from symzoo.sources.mnist5k import mnist5k_image_set
     from symzoo.stages import inr_zoo as stage
 
     root = tmp_path_factory.mktemp("inr01")
-    digits = mnist5k_image_set(Mnist5kSettings((0.6, 0.2, 0.2), 0))
+    digits = mnist5k_image_set(SplitSettings((0.6, 0.2, 0.2), 0))
     arrays = {}
     for split in SPLITS:
         x, y = digits.split(split)

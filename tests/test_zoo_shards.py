@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 from symzoo import checkpoint, config
-from symzoo.data.images import save_image_set
+from symzoo.data.images import SplitSettings, save_image_set
 from symzoo.data.zoo import read_zoo
-from symzoo.sources.digits import DigitsSettings, digits_image_set
+from symzoo.sources.digits import digits_image_set
 from symzoo.stages import zoo_merge
 from symzoo.stages.zoo_shard import state_path
 from symzoo.zoo.state import CHECKPOINT_KIND, STATE_VERSION
@@ -36,7 +36,7 @@ ZOO = {
 @pytest.fixture(scope="module")
 def digits(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("data") / "digits.npz"
-    save_image_set(path, digits_image_set(DigitsSettings(fractions=(0.6, 0.2, 0.2), seed=0)))
+    save_image_set(path, digits_image_set(SplitSettings(fractions=(0.6, 0.2, 0.2), seed=0)))
     return path
 
 
@@ -86,10 +86,11 @@ def test_shards_merge_into_a_filtered_split_zoo(digits, tmp_path):
 
 def test_a_classifier_zoo_trains_on_the_real_mnist_digits(tmp_path):
     """The mnist5k image set serves classifier zoos too: MLPs 784-8-10 learn the 28x28 digits far above chance."""
-    from symzoo.sources.mnist5k import Mnist5kSettings, mnist5k_image_set
+    from symzoo.data.images import SplitSettings
+    from symzoo.sources.mnist5k import mnist5k_image_set
 
     data = tmp_path / "mnist5k.npz"
-    save_image_set(data, mnist5k_image_set(Mnist5kSettings(fractions=(0.6, 0.2, 0.2), seed=0)))
+    save_image_set(data, mnist5k_image_set(SplitSettings(fractions=(0.6, 0.2, 0.2), seed=0)))
     zoo = ZOO | {"dataset": "mnist5k", "arch": {"kind": "mlp", "widths": [8], "activation": "tanh"}}
     zoo |= {"num_models": 4, "epochs": 2, "checkpoints": [2], "min_accuracy": 0.0}
     run_shard(shard_options(zoo, 0), data, tmp_path / "shard")

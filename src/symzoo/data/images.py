@@ -8,7 +8,7 @@ shape for all three splits. The sources that build image sets live in :mod:`symz
 from __future__ import annotations
 
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,12 +52,21 @@ class ImageSet:
         return {key: getattr(self, key) for key in KEYS}
 
 
-def stratified_split(x: np.ndarray, y: np.ndarray, fractions: Sequence[float], seed: int, where: str) -> ImageSet:
-    """Images ``x`` with labels ``y`` split into train / val / test by ``fractions`` (three numbers summing to 1),
-    stratified by class and deterministic in ``seed`` (the bundled image sets' split; ``where`` names the set in
-    errors)."""
+@dataclass(frozen=True)
+class SplitSettings:
+    """How a bundled image set (the 8x8 digits, the 5,000 MNIST digits) is split: train / val / test ``fractions``
+    (summing to 1), stratified by class, and the ``seed``."""
+
+    fractions: tuple[float, float, float]
+    seed: int
+
+
+def stratified_split(x: np.ndarray, y: np.ndarray, settings: SplitSettings, where: str) -> ImageSet:
+    """Images ``x`` with labels ``y`` split into train / val / test by ``settings.fractions``, stratified by class
+    and deterministic in ``settings.seed`` (``where`` names the set in errors)."""
     from sklearn.model_selection import train_test_split  # heavy; needed only here
 
+    fractions, seed = settings.fractions, settings.seed
     if len(fractions) != 3 or abs(sum(fractions) - 1) > 1e-6:  # the schema checks each fraction, not their sum
         raise ValueError(f"{where}: fractions must be 3 positive numbers summing to 1, got {list(fractions)}")
     f_train, f_val, f_test = fractions

@@ -242,14 +242,12 @@ def inr_orbit_summary(orbit: pl.DataFrame) -> pl.DataFrame:
         inr.with_columns((pl.col("alpha") - 0.5).abs().alias("distance"))
         .sort("distance", "alpha")
         .group_by("zoo", "kind", "method", "pair_id", maintain_order=True)
-        .agg(pl.col("loss").first().alias("mid_mse"))
+        .agg(
+            pl.col("loss").first().alias("mid_mse"),
+            ((pl.col("orig_loss_a").first() + pl.col("orig_loss_b").first()) / 2).alias("copies_mse"),  # per pair
+        )
     )
-    copies = inr.group_by("zoo", "kind", "method", "pair_id", maintain_order=True).agg(
-        ((pl.col("orig_loss_a").first() + pl.col("orig_loss_b").first()) / 2).alias("copies_mse")
-    )
-    per_run = per_run.join(middle, on=["zoo", "kind", "method", "pair_id"]).join(
-        copies, on=["zoo", "kind", "method", "pair_id"]
-    )
+    per_run = per_run.join(middle, on=["zoo", "kind", "method", "pair_id"])
     per_run = per_run.with_columns(((pl.col("loss_a") + pl.col("loss_b")) / 2).alias("end_mse"))
     values = ("mid_mse", "end_mse", "loss_barrier", "endpoint_dist", "copies_mse")
     return (

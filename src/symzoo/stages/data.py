@@ -6,10 +6,10 @@ import argparse
 import logging
 from pathlib import Path
 
-from symzoo.data.images import ImageSet, save_image_set
+from symzoo.data.images import ImageSet, SplitSettings, save_image_set
 from symzoo.sources.cifar import Cifar10Settings, cifar10_gs_image_set
-from symzoo.sources.digits import DigitsSettings, digits_image_set
-from symzoo.sources.mnist5k import Mnist5kSettings, mnist5k_image_set
+from symzoo.sources.digits import digits_image_set
+from symzoo.sources.mnist5k import mnist5k_image_set
 from symzoo.stages import common
 
 log = logging.getLogger(__name__)
@@ -32,10 +32,9 @@ def build(options: dict, cache_dir: Path) -> ImageSet:
     Downloads (CIFAR-10) are cached in ``cache_dir``.
     """
     source = options["source"]
-    if source == "digits":
-        return digits_image_set(DigitsSettings(fractions=tuple(options["fractions"]), seed=options["seed"]))
-    if source == "mnist5k":
-        return mnist5k_image_set(Mnist5kSettings(fractions=tuple(options["fractions"]), seed=options["seed"]))
+    if source in ("digits", "mnist5k"):  # the bundled sets: split by class
+        split = SplitSettings(fractions=tuple(options["fractions"]), seed=options["seed"])
+        return (digits_image_set if source == "digits" else mnist5k_image_set)(split)
     if source == "cifar10":
         settings = Cifar10Settings(url=options["url"], md5=options["md5"], resize=options["resize"])
         return cifar10_gs_image_set(settings, Path(cache_dir))
