@@ -33,6 +33,7 @@ include: "workflow/rules/encoder.smk"
 include: "workflow/rules/merge.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/predict.smk"
+include: "workflow/rules/finetune.smk"
 
 
 rule all:
@@ -64,6 +65,11 @@ rule merge:
 rule predict:
     input:
         STAGES["predict"],
+
+
+rule finetune:
+    input:
+        STAGES["finetune"],
 
 
 rule report:

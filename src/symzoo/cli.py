@@ -36,6 +36,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "figures": ("symzoo.stages.figures", "draw the figures (PNG and PDF) from the tables alone"),
     "generalization": ("symzoo.stages.generalization", "the generalization-prediction table, markdown and figure"),
     "budget-report": ("symzoo.stages.budget", "the fidelity-vs-budget table and figure"),
+    "finetune": ("symzoo.stages.finetune", "one single-shot fine-tuning method (operator, SGD or control) on a zoo"),
+    "finetune-report": ("symzoo.stages.finetune_report", "the fine-tuning table (Table 1 of the paper) and figure"),
     "zoo-info": ("symzoo.stages.zoo_info", "validate a zoo and summarise it (networks per split, score)"),
     "bench": ("symzoo.bench", "benchmarks: one JSON object of speeds measured side by side (tables also to stderr)"),
 }

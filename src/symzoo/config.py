@@ -77,6 +77,7 @@ def validate(data: dict, definition: str | None = None, where: str = "config") -
         unknown = sorted(set(data["budget"]["encoders"]) - set(data["encoders"]))
         if unknown:
             raise ConfigError(f"{where}: key 'budget.encoders': {unknown} are not among the encoders")
+        _check_finetune(data, f"{where}: key 'finetune.")
     elif definition in ("zoo", "zoo_generate"):
         _check_zoo(data, None, f"{where}: key '")
     elif definition == "merge":
@@ -96,6 +97,39 @@ def _check_merge(merge: dict, key: str) -> None:
             f"{key}pairs': {merge['pairs']} disjoint pairs need {2 * merge['pairs']} networks, but pairs are drawn "
             f"from the top {merge['top']} (merge.top)"
         )
+
+
+def _check_finetune(data: dict, key: str) -> None:
+    classifiers = [name for name, zoo in data["zoos"].items() if zoo["source"] != "inr"]
+    unknown = sorted(set(data["finetune"]["zoos"] or ()) - set(classifiers))
+    if unknown:
+        raise ConfigError(f"{key}zoos': {unknown} are not among the classifier zoos {classifiers}")
+    for name in data["finetune"]["operators"]:
+        if name in ("sgd", "initial", "best_train"):
+            raise ConfigError(f"{key}operators.{name}': the name is reserved for a baseline or control")
+    for zoo in classifiers:
+        own = data["zoos"][zoo].get("finetune", {}).get("operators", {})
+        for name in own:
+            where = key.replace("'finetune.", f"'zoos.{zoo}.finetune.") + f"operators.{name}'"
+            if name not in data["finetune"]["operators"]:
+                raise ConfigError(f"{where}: {name!r} is not among finetune.operators")
+            validate(zoo_finetune(data, zoo)["operators"][name], "finetune_operator", where=where)
+
+
+def finetune_zoos(data: dict) -> list[str]:
+    """The zoos the fine-tuning experiment runs on: ``finetune.zoos``, or every classifier zoo."""
+    chosen = data["finetune"]["zoos"]
+    return [name for name, zoo in data["zoos"].items() if zoo["source"] != "inr" and (chosen is None or name in chosen)]
+
+
+def zoo_finetune(data: dict, zoo: str) -> dict:
+    """The ``finetune`` section as it applies to ``zoo``: with the zoo's own overrides (``zoos.<zoo>.finetune``:
+    its ``l1``, and keys of an operator's entry)."""
+    own = data["zoos"][zoo].get("finetune", {})
+    operators = {
+        name: entry | own.get("operators", {}).get(name, {}) for name, entry in data["finetune"]["operators"].items()
+    }
+    return data["finetune"] | {k: v for k, v in own.items() if k != "operators"} | {"operators": operators}
 
 
 def zoo_encoder(data: dict, zoo: str, encoder: str) -> dict:

@@ -1,5 +1,7 @@
 # Names the config defines, the wildcard constraints, and every path pattern of results/ (each written once
 # here; rules, params and targets use these constants).
+from symzoo.config import finetune_zoos
+from symzoo.fit.finetune_methods import methods as finetune_methods
 from symzoo.merge.methods import MEDOID, autoencoder_method
 from symzoo.report import FIGURES as FIGURE_NAMES
 from symzoo.report import FORMATS, METRICS_DIR
@@ -36,6 +38,15 @@ CLASSIFIER_ZOOS = [zoo for zoo in ZOOS if not is_inr_zoo(zoo)]
 accuracy) and the budget curves are for the classifier zoos."""
 
 
+FINETUNE_ZOOS = finetune_zoos(config)
+FINETUNE_METHODS = finetune_methods(config["finetune"])
+"""Single-shot fine-tuning: the methods by name (controls, `sgd_<objective>`, `<operator>_<objective>`)."""
+FINETUNE_SINGLE = [m.name for m in FINETUNE_METHODS.values() if m.kind != "sgd"]
+"""The methods that write one folder of their own name (controls and operators); SGD writes one per budget."""
+FINETUNE_FOLDERS = [d for m in FINETUNE_METHODS.values() for d in m.dirs]
+FINETUNE_OBJECTIVES = config["finetune"]["sgd"]["objectives"]
+
+
 BUDGET_AXES = ("train_networks", "hidden", "epochs")
 BUDGET = [f"{axis}-{value}" for axis in BUDGET_AXES for value in config["budget"][axis]]
 """Budget points (`snakemake budget`; not part of `all`): `<axis>-<value>`."""
@@ -56,6 +67,8 @@ wildcard_constraints:
     predictor=one_of(PREDICTORS),
     seed=r"\d+",
     method=one_of(METHODS),
+    finetune=one_of(FINETUNE_SINGLE),
+    objective=one_of(FINETUNE_OBJECTIVES),
 
 
 # Path patterns, with the wildcards of the rules that write them.
@@ -100,6 +113,14 @@ PREDICT_FILES = files_in(
 )
 PREDICTIONS = f"{PREDICT_DIR}/predictions.parquet"
 
+FINETUNE_DIR = "results/finetune/{zoo}"
+FINETUNE_OUTPUTS = ("params.npy", "networks.parquet", "summary.json")
+"""What every method folder of `symzoo finetune` holds (an operator's adds history.parquet and model.pt)."""
+FINETUNE_FILES = files_in(f"{FINETUNE_DIR}/{{finetune}}", *FINETUNE_OUTPUTS)
+FINETUNE_SUMMARY = f"{FINETUNE_DIR}/{{folder}}/summary.json"
+FINETUNE_TABLES = ["finetune.parquet", "finetune_targets.parquet", "finetune.md"]
+"""What `symzoo finetune-report` writes into results/tables/ (and its figure `finetune` into results/figures/)."""
+
 TABLES_DIR = "results/tables"
 TABLE = f"{TABLES_DIR}/{{table}}"
 METRICS = f"{TABLES_DIR}/{METRICS_DIR}/{{zoo}}.json"
@@ -129,6 +150,8 @@ REPORTED = {
     TABLE.format(table="barriers.md"): ("barriers.rst", "Tables"),
     TABLE.format(table="fidelity.parquet"): ("fidelity_table.rst", "Tables"),
     TABLE.format(table="generalization.md"): ("generalization.rst", "Tables"),
+    TABLE.format(table="finetune.md"): ("finetune.rst", "Tables"),
+    FIGURE.format(name="finetune", ext="png"): ("finetune_figure.rst", "Figures"),
     FIGURE.format(name="generalization", ext="png"): (
         "generalization_figure.rst",
         "Figures",

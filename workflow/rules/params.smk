@@ -4,7 +4,7 @@ import json
 import math
 import os
 
-from symzoo.config import zoo_encoder
+from symzoo.config import zoo_encoder, zoo_finetune
 from symzoo.merge.methods import encoder_of
 
 
@@ -35,6 +35,21 @@ def budget_options(wildcards):
     axis, value = wildcards.point.rsplit("-", 1)
     changed = {axis: int(value)} | ({"patience": None} if axis == "epochs" else {})
     return as_json(config["encoders"][wildcards.encoder] | changed)
+
+
+def finetune_options(wildcards):
+    """The finetune section as it applies to the zoo (its own `finetune` overrides)."""
+    return as_json(zoo_finetune(config, wildcards.zoo))
+
+
+def finetune_method_name(wildcards):
+    """The `--method` of a fine-tuning job: its folder's name, or `sgd_<objective>` for the SGD runs."""
+    return wildcards.get("finetune") or f"sgd_{wildcards.objective}"
+
+
+def finetune_out(wildcards, output):
+    """A param: the zoo's fine-tuning folder, where `symzoo finetune` writes its method's folder(s)."""
+    return os.path.dirname(os.path.dirname(output[0]))
 
 
 def predictor_options(wildcards):

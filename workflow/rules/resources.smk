@@ -3,7 +3,7 @@
 # generous estimates, not measurements.
 import math
 
-from symzoo.config import zoo_encoder
+from symzoo.config import zoo_encoder, zoo_finetune
 
 GPU = 0 if config["device"] == "cpu" else 1
 """GPU rules (zoo shards, encoders, interpolation) ask for one GPU unless the config runs on the CPU."""
@@ -54,6 +54,14 @@ def encoder_runtime(wildcards):
 def predict_runtime(wildcards):
     """Minutes: generous for the configured epochs."""
     return 30 + config["predict"]["models"][wildcards.predictor]["epochs"] // 2
+
+
+def finetune_runtime(wildcards):
+    """Minutes: an operator's configured epochs at a generous minute each, plus start-up; 30 for the others."""
+    method = FINETUNE_METHODS[wildcards.finetune]
+    if method.kind != "operator":
+        return 30
+    return 30 + zoo_finetune(config, wildcards.zoo)["operators"][method.entry]["epochs"]
 
 
 GPU_JOB = {"gpu": GPU, "mem_mb": 8000, "runtime": 60}

@@ -19,6 +19,18 @@ GENERALIZATION = [
 """The generalization table and figure: in the report group (DVC: one stage owns results/figures), when there
 are predictions to tabulate."""
 
+FINETUNE_TARGETS = [
+    f
+    for zoo in FINETUNE_ZOOS
+    for folder in FINETUNE_FOLDERS
+    for f in expand(FINETUNE_FILES, zoo=zoo, finetune=folder)
+]
+FINETUNE_REPORT = [
+    *expand(TABLE, table=FINETUNE_TABLES),
+    *expand(FIGURE, name="finetune", ext=FORMATS),
+]
+"""The fine-tuning table and figure (in the report group, when there are zoos to fine-tune)."""
+
 BUDGET_TARGETS = expand(
     BUDGET_FIDELITY,
     zoo=CLASSIFIER_ZOOS,
@@ -42,7 +54,9 @@ STAGES = {
         *ALL_METRICS,
         *FIGURES,
         *(GENERALIZATION if PREDICT_TARGETS else []),
+        *(FINETUNE_REPORT if FINETUNE_TARGETS else []),
     ],
     "predict": PREDICT_TARGETS,
+    "finetune": FINETUNE_TARGETS,
 }
 """The targets of each stage group (`snakemake zoos`, ...; DVC's stages run these)."""

@@ -147,6 +147,16 @@ class DenseGraph:
 
         return self._per_layer(m, reduce)
 
+    def sum_at_source(self, m: Tensor) -> Tensor:
+        """Sum of the messages ``m`` (B*E, d) over the edges *leaving* every node (B*N, d): what flows backwards
+        along the forward edges, without reverse copies. Forward edges only."""
+        if self.reverse:
+            raise NotImplementedError("sum_at_source: forward edges only (a reverse edge's source is a target)")
+        layers = list(m.new_zeros(self.batch_size, self.num_nodes, m.shape[-1]).split(self.node_sizes, dim=1))
+        for layer, (_, _, block) in enumerate(self._edge_blocks(m)):
+            layers[layer] = block.sum(1)
+        return torch.cat(layers, dim=1).reshape(-1, m.shape[-1])
+
     def bilinear_sum(self, e: Tensor, weight: Tensor, h: Tensor) -> Tensor:
         """``sum_j (e_ji @ weight) ⊙ h_j`` at every node i (B*N, d), for edge features ``e`` (B*E, k), a (k, d)
         ``weight`` and node states ``h`` (B*N, d): per weight layer one batched contraction, no per-edge tensor."""
@@ -210,6 +220,9 @@ class SparseGraph:
 
     def sum(self, m: Tensor) -> Tensor:
         return self._sum(m, self.edge_index[1], dim_size=self.num_nodes)
+
+    def sum_at_source(self, m: Tensor) -> Tensor:
+        return self._sum(m, self.edge_index[0], dim_size=self.num_nodes)
 
     def bilinear_sum(self, e: Tensor, weight: Tensor, h: Tensor) -> Tensor:
         return self.sum((e @ weight) * self.source(h))

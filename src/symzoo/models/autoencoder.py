@@ -20,6 +20,7 @@ from symzoo.graph.neural_graph import GraphStructure, to_batch
 from symzoo.graph.stats import LayerStats, normalize
 from symzoo.models.layers import mlp
 from symzoo.models.ng_gnn import NGGNN
+from symzoo.models.saved import load_model, save_model
 from symzoo.models.scalegmn import ScaleGMN
 from symzoo.nets.spec import NetSpec
 
@@ -181,27 +182,13 @@ def build_encoder(
 
 
 def save_autoencoder(path: str | Path, ae: Autoencoder, state_dict: dict[str, Tensor], **extra: Any) -> None:
-    """Write ``model.pt``: the model's config, ``state_dict`` and JSON-ready ``extra`` entries (the caller writes
-    atomically; this is the one place the format is defined). Written through a file object, so the zip does not
-    record the (temporary) file name: equal models give equal bytes."""
-    with open(path, "wb") as f:
-        torch.save({"config": ae.config(), "state_dict": state_dict, **extra}, f)
+    """Write ``model.pt`` (:func:`symzoo.models.saved.save_model`; the caller writes atomically)."""
+    save_model(path, ae, state_dict, **extra)
 
 
 def load_autoencoder(path: str | Path, device: str | torch.device = "cpu") -> Autoencoder:
     """The autoencoder saved in ``path`` (a ``model.pt``), in eval mode, on ``device``."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such model file")
-    try:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises several error types for a file that is not a torch zip
-        raise ValueError(f"{path}: not a saved autoencoder (not a readable torch file: {type(err).__name__})") from err
-    try:
-        ae = Autoencoder.from_config(saved["config"], saved["state_dict"])
-    except (KeyError, TypeError, ValueError, RuntimeError) as err:
-        raise ValueError(f"{path}: not a saved autoencoder ({err})") from err
-    return ae.to(torch.device(device)).eval()
+    return load_model(path, Autoencoder, device)
 
 
 @torch.no_grad()

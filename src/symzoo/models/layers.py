@@ -11,11 +11,14 @@ from torch_geometric.data import Batch
 from symzoo.graph.neural_graph import GraphStructure
 
 
-def mlp(dims: Sequence[int], dropout: float = 0.0, bias: bool = True) -> nn.Sequential:
-    """Linear layers ``dims[0] → ... → dims[-1]`` with SiLU (and dropout) between them, none after the last."""
+def mlp(dims: Sequence[int], dropout: float = 0.0, bias: bool = True, norm: bool = False) -> nn.Sequential:
+    """Linear layers ``dims[0] → ... → dims[-1]`` with SiLU (and dropout) between them, none after the last;
+    ``norm``: a LayerNorm before each SiLU."""
     layers: list[nn.Module] = []
     for i, (d_in, d_out) in enumerate(zip(dims[:-1], dims[1:])):
         if i:
+            if norm:
+                layers.append(nn.LayerNorm(d_in))
             layers.append(nn.SiLU())
             if dropout:
                 layers.append(nn.Dropout(dropout))

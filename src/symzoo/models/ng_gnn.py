@@ -105,15 +105,23 @@ class NGGNN(nn.Module):
         if readout == "pool":
             self.readout = mlp([readout_dim(structure, 2 * hidden, hidden), hidden, latent], dropout)
 
-    def forward(self, batch: Batch) -> Tensor:
+    def states(self, batch: Batch, node_context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Node states (B*N, hidden), layer-normed, and edge states (B*E, hidden) after the last layer (both
+        permutation-equivariant). ``node_context`` (B*N, hidden), e.g. a projected time embedding, is added to
+        the initial node states."""
         graph = graph_ops(self.structure, batch, self.dense)
         h = self.node_in(batch.x) + self.embedding.nodes(batch)
+        if node_context is not None:
+            h = h + node_context
         e = self.edge_in(batch.edge_attr) + self.embedding.edges(batch)
         for i, layer in enumerate(self.layers):
             if i:
                 h, e = self.between(h), self.between(e)
             h, e = layer(h, e, graph)
-        h = self.norm(h)
+        return self.norm(h), e
+
+    def forward(self, batch: Batch) -> Tensor:
+        h, _ = self.states(batch)
         if self.readout_kind == "outputs":
             return readout_features(self.structure, h, (), inputs=False)
         return self.readout(readout_features(self.structure, h, self.pools))

@@ -67,15 +67,20 @@ class ScaleEq(nn.Module):
 
     The MLP's first layer is split in a z part and a context part; :meth:`project` applies the context part,
     so a per-node context can be projected once and gathered onto edges (the same map, fewer FLOPs).
+    ``norm`` puts a LayerNorm on the gate's hidden layer (it sees invariant features only, so the map stays
+    equivariant).
     """
 
-    def __init__(self, in_dim: int, out_dim: int, ctx_dim: int, group: Group, broken: bool, dropout: float) -> None:
+    def __init__(
+        self, in_dim: int, out_dim: int, ctx_dim: int, group: Group, broken: bool, dropout: float, norm: bool = False
+    ) -> None:
         super().__init__()
         self.lin = nn.Linear(in_dim, out_dim, bias=False)
         self.inv = Invariant(in_dim, group, broken)
         self.gate_z = nn.Linear(self.inv.out_dim, out_dim)
         self.gate_ctx = nn.Linear(ctx_dim, out_dim, bias=False)
-        self.gate_out = nn.Sequential(nn.SiLU(), nn.Dropout(dropout), nn.Linear(out_dim, out_dim))
+        hidden = [nn.LayerNorm(out_dim)] if norm else []
+        self.gate_out = nn.Sequential(*hidden, nn.SiLU(), nn.Dropout(dropout), nn.Linear(out_dim, out_dim))
 
     def project(self, ctx: Tensor) -> Tensor:
         return self.gate_ctx(ctx)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,8 @@ from symzoo.data.images import ImageSet, load_image_set
 from symzoo.data.merge import read_medoid
 from symzoo.data.zoo import Zoo, read_zoo
 from symzoo.device import CHOICES, resolve
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:  # the encoders (torch-geometric) load only when a stage is given a model
     from symzoo.models.autoencoder import Autoencoder
@@ -96,6 +99,37 @@ def pair_inputs(
     else:
         x, y = (torch.from_numpy(v).to(device) for v in image_set.split("test"))
     return ref_a, ref_b, x, y
+
+
+def check_inputs(zoo: Zoo, images: ImageSet, ids: dict[str, np.ndarray], zoo_dir: Path, images_path: Path) -> None:
+    """A clear error, naming the file, for a zoo and an image set a metanetwork cannot train on (or be measured
+    on): train and val networks, images the networks take, labels within their classes."""
+    for split in ("train", "val"):
+        if len(ids[split]) == 0:
+            raise ValueError(
+                f"zoo {zoo_dir}: no kept networks in the {split!r} split ({zoo_dir / 'models.parquet'}); "
+                "a trained metanetwork needs train and val networks"
+            )
+    spec = zoo.spec
+    if spec.is_inr:  # INRs take coordinates; their images come from the image set by image_index
+        if images.input_shape[0] != 1:
+            raise ValueError(f"image set {images_path}: INR zoo {zoo_dir} needs grayscale images")
+    elif tuple(images.input_shape) != tuple(spec.input_shape):
+        raise ValueError(
+            f"image set {images_path}: images of shape {tuple(images.input_shape)} do not fit zoo {zoo_dir}, "
+            f"whose networks take {tuple(spec.input_shape)}"
+        )
+    if not spec.is_inr and images.num_classes > spec.num_classes:
+        raise ValueError(
+            f"image set {images_path}: labels go up to {images.num_classes - 1}, but the networks of zoo {zoo_dir} "
+            f"have {spec.num_classes} classes"
+        )
+    for split in ("train", "val", "test"):
+        if len(images.split(split)[0]) == 0:
+            raise ValueError(f"image set {images_path}: x_{split} is empty")
+    dataset = zoo.meta.get("dataset")
+    if dataset is not None and dataset != images_path.stem:
+        log.warning("zoo %s was trained on %r, but the image set is %s", zoo_dir, dataset, images_path)
 
 
 def resumable(

@@ -11,17 +11,16 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from symzoo.atomic import atomic_path
-from symzoo.data.images import ImageSet, load_image_set
-from symzoo.data.zoo import Zoo, read_zoo
+from symzoo.data.images import load_image_set
+from symzoo.data.networks import json_ready
+from symzoo.data.zoo import read_zoo
 from symzoo.fit.autoencoder import FitSettings, fingerprint, fit_autoencoder, train_ids
 from symzoo.models.autoencoder import save_autoencoder
 from symzoo.stages import common
@@ -45,46 +44,6 @@ def main(args: argparse.Namespace) -> None:
     print(json.dumps(summary, indent=2, default=str))
 
 
-def check_inputs(zoo: Zoo, images: ImageSet, ids: dict[str, np.ndarray], zoo_dir: Path, images_path: Path) -> None:
-    """A clear error, naming the file, for a zoo and an image set the autoencoder cannot train on."""
-    for split in ("train", "val"):
-        if len(ids[split]) == 0:
-            raise ValueError(
-                f"zoo {zoo_dir}: no kept networks in the {split!r} split ({zoo_dir / 'models.parquet'}); "
-                "the autoencoder needs train and val networks"
-            )
-    spec = zoo.spec
-    if spec.is_inr:  # INRs take coordinates; their images come from the image set by image_index
-        if images.input_shape[0] != 1:
-            raise ValueError(f"image set {images_path}: INR zoo {zoo_dir} needs grayscale images")
-    elif tuple(images.input_shape) != tuple(spec.input_shape):
-        raise ValueError(
-            f"image set {images_path}: images of shape {tuple(images.input_shape)} do not fit zoo {zoo_dir}, "
-            f"whose networks take {tuple(spec.input_shape)}"
-        )
-    if not spec.is_inr and images.num_classes > spec.num_classes:
-        raise ValueError(
-            f"image set {images_path}: labels go up to {images.num_classes - 1}, but the networks of zoo {zoo_dir} "
-            f"have {spec.num_classes} classes"
-        )
-    for split in ("train", "val", "test"):
-        if len(images.split(split)[0]) == 0:
-            raise ValueError(f"image set {images_path}: x_{split} is empty")
-    dataset = zoo.meta.get("dataset")
-    if dataset is not None and dataset != images_path.stem:
-        log.warning("zoo %s was trained on %r, but the image set is %s", zoo_dir, dataset, images_path)
-
-
-def _json_ready(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _json_ready(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_ready(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def run(
     zoo_dir: Path,
     images_path: Path,
@@ -99,7 +58,7 @@ def run(
     zoo_dir, images_path, out_dir = Path(zoo_dir), Path(images_path), Path(out_dir)
     zoo, images = read_zoo(zoo_dir), load_image_set(images_path)
     ids = train_ids(zoo, settings)
-    check_inputs(zoo, images, ids, zoo_dir, images_path)
+    common.check_inputs(zoo, images, ids, zoo_dir, images_path)
     out_dir.mkdir(parents=True, exist_ok=True)
     for name in (MODEL, HISTORY, SUMMARY):  # a new run: no output of an older one may look like its result
         (out_dir / name).unlink(missing_ok=True)
@@ -120,7 +79,7 @@ def run(
         on_epoch=on_epoch,
         progress=progress,
     )
-    summary = _json_ready({"zoo": str(zoo_dir), "images": str(images_path), **result.summary})
+    summary = json_ready({"zoo": str(zoo_dir), "images": str(images_path), **result.summary})
     state_dict = {k: v.detach().to("cpu") for k, v in result.model.state_dict().items()}
     with atomic_path(out_dir / MODEL) as tmp:
         save_autoencoder(tmp, result.model, state_dict, settings=settings.to_options(), epoch=result.best_epoch)

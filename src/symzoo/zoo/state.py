@@ -39,7 +39,8 @@ class TrainSettings:
     kept; ``batch_size`` of every step; ``eval_batch_size``: images per evaluation batch (memory only).
     ``trace``: run the training step as a traced and rewritten graph (:mod:`symzoo.zoo.step`; faster, the
     same arithmetic up to float rounding); False: eager ``vmap``. ``compile``: also ``torch.compile`` the
-    step (one-off cost of about half a minute per shape, faster steps; for long runs).
+    step (one-off cost of about half a minute per shape, faster steps; for long runs). ``l1``: a coefficient of
+    the L1 norm of every network's parameters added to its loss (0 for a zoo; the fine-tuning baseline's objective).
     """
 
     epochs: int
@@ -48,6 +49,7 @@ class TrainSettings:
     eval_batch_size: int = 2048
     compile: bool = False
     trace: bool = True
+    l1: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "checkpoints", tuple(sorted({int(c) for c in self.checkpoints})))
@@ -55,6 +57,8 @@ class TrainSettings:
             raise ValueError(f"train settings: epochs must be >= 0, got {self.epochs}")
         if any(not 0 <= c <= self.epochs for c in self.checkpoints):
             raise ValueError(f"train settings: checkpoints {self.checkpoints} must lie in [0, epochs={self.epochs}]")
+        if self.l1 < 0:
+            raise ValueError(f"train settings: l1 must be >= 0, got {self.l1}")
         if self.batch_size < 1 or self.eval_batch_size < 1:
             raise ValueError(f"train settings: batch sizes must be >= 1, got {self.batch_size}, {self.eval_batch_size}")
 
@@ -152,6 +156,7 @@ def fingerprint(
         "batch_size": settings.batch_size,
         "eval_batch_size": settings.eval_batch_size,
         "checkpoints": list(settings.checkpoints),
+        **({"l1": settings.l1} if settings.l1 else {}),
     }
 
 

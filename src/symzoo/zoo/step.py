@@ -34,10 +34,15 @@ def weight_mask(spec: NetSpec, device: str | torch.device = "cpu") -> torch.Tens
     return mask
 
 
-def make_loss(spec: NetSpec, wmask: torch.Tensor, dropout: bool = True, l2: bool = True) -> Callable:
-    """loss(theta, xb, yb, masks, l2) → (CE + l2 * sum of squared weights, CE) of one network.
+def make_loss(
+    spec: NetSpec, wmask: torch.Tensor, dropout: bool = True, l2: bool = True, l1: float = 0.0
+) -> Callable:
+    """loss(theta, xb, yb, masks, l2) → (CE + l2 * sum of squared weights + l1 * sum of |parameters|, CE) of one
+    network.
 
-    ``dropout`` / ``l2`` False drop the masks / the penalty (exactly what a rate / coefficient of 0 gives).
+    ``dropout`` / ``l2`` False drop the masks / the penalty (exactly what a rate / coefficient of 0 gives). ``l1``
+    (one coefficient for the population; 0: none) adds the L1 norm of all parameters, biases included: the
+    fine-tuning objective of the amortisation paper (:mod:`symzoo.fit.finetune`).
     """
 
     def loss(theta, xb, yb, masks, l2_coef):
@@ -46,6 +51,8 @@ def make_loss(spec: NetSpec, wmask: torch.Tensor, dropout: bool = True, l2: bool
         # this skips cross_entropy's ignore_index bookkeeping (a dozen ops per step)
         ce = (logits.logsumexp(-1) - logits.gather(-1, yb.unsqueeze(-1)).squeeze(-1)).mean()
         objective = ce + l2_coef * (theta.square() * wmask).sum() if l2 else ce
+        if l1:
+            objective = objective + l1 * theta.abs().sum()
         return objective, ce
 
     return loss
@@ -81,6 +88,7 @@ def build_step(
     device: str | torch.device = "cpu",
     compile: bool = False,
     trace: bool = True,
+    l1: float = 0.0,
 ) -> Step:
     """The step of ``m`` networks of ``spec`` on batches of ``batch_size`` (see :class:`Step`).
 
@@ -93,11 +101,11 @@ def build_step(
     device and flags.
     """
     device = torch.device(device)
-    key = (spec, m, batch_size, dropout, l2, str(device), compile, trace)
+    key = (spec, m, batch_size, dropout, l2, str(device), compile, trace, l1)
     if key in _STEPS:
         return _STEPS[key]
     grad_fn = torch.func.vmap(
-        torch.func.grad_and_value(make_loss(spec, weight_mask(spec, device), dropout, l2), has_aux=True)
+        torch.func.grad_and_value(make_loss(spec, weight_mask(spec, device), dropout, l2, l1), has_aux=True)
     )
 
     def flat(theta, xb, yb, l2_coef, *masks):

@@ -120,7 +120,7 @@ def train_population(
     rng = CounterRNG.for_configs(spec, work, n_train, settings.batch_size, device)
     use_dropout, use_l2 = bool((work["dropout"] > 0).any()), bool((work["l2"] > 0).any())
     step_fn = build_step(
-        spec, m_total, settings.batch_size, use_dropout, use_l2, device, settings.compile, settings.trace
+        spec, m_total, settings.batch_size, use_dropout, use_l2, device, settings.compile, settings.trace, settings.l1
     )
 
     x_train, y_train = data["x_train"], data["y_train"]

@@ -134,9 +134,9 @@ def _run(
         "dropout": float(rng.choice([0.0, 0.05, 0.1, 0.2, 0.3, 0.5])),
         "epochs": last,
         "epochs_between_checkpoints": 20,
-        "init_std": float(np.exp(rng.uniform(np.log(1e-3), np.log(0.5)))),
-        "l2reg": float(np.exp(rng.uniform(np.log(1e-8), np.log(1e-2)))),
-        "learning_rate": float(np.exp(rng.uniform(np.log(5e-4), np.log(5e-2)))),
+        "init_std": _log_uniform(rng, 1e-3, 0.5),
+        "l2reg": _log_uniform(rng, 1e-8, 1e-2),
+        "learning_rate": _log_uniform(rng, 5e-4, 5e-2),
         "num_layers": 3,
         "num_units": 16,
         "optimizer": str(rng.choice(["adam", "rmsprop", "sgd"])),
@@ -155,7 +155,7 @@ def _run(
     for step, p in zip(checkpoints, progress):
         test_accuracy = 0.1 + (final_accuracy - 0.1) * (1 - math.exp(-step / 10)) if step else 0.1
         train_accuracy = min(1.0, test_accuracy + 0.05 * p)
-        losses = ("", "") if diverged else (-math.log(test_accuracy), -math.log(train_accuracy))
+        losses = ("", "") if diverged else (_digits(-math.log(test_accuracy)), _digits(-math.log(train_accuracy)))
         records.append(
             [
                 *(config[name] for name in CONFIG_NAMES),
@@ -168,6 +168,16 @@ def _run(
             ]
         )
     return rows, records
+
+
+def _digits(value: float) -> float:
+    """``value`` to 10 significant digits: the text written is the same on every machine (np.exp and np.log may
+    differ in the last bit between CPUs' vector code paths, and a float's repr shows every bit)."""
+    return float(f"{value:.10g}")
+
+
+def _log_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
+    return _digits(float(np.exp(rng.uniform(np.log(lo), np.log(hi)))))
 
 
 class _GzipText:
