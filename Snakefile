@@ -34,6 +34,7 @@ include: "workflow/rules/merge.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/predict.smk"
 include: "workflow/rules/finetune.smk"
+include: "workflow/rules/generate.smk"
 
 
 rule all:
@@ -70,6 +71,11 @@ rule predict:
 rule finetune:
     input:
         STAGES["finetune"],
+
+
+rule generate:
+    input:
+        STAGES["generate"],
 
 
 rule report:

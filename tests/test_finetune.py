@@ -14,63 +14,21 @@ import torch
 import torch.nn.functional as F
 
 from symzoo import config
-from symzoo.data.images import save_image_set
 from symzoo.data.networks import read_networks
-from symzoo.data.zoo import finalize_models, read_zoo, write_zoo
+from symzoo.data.zoo import read_zoo
 from symzoo.fit import finetune as ft
 from symzoo.fit.finetune_methods import methods
-from symzoo.nets.functional import batched_forward, evaluate, forward
-from symzoo.nets.spec import NetSpec
+from symzoo.nets.functional import evaluate, forward
 from symzoo.report import finetune as report
 from symzoo.stages import finetune as stage
 from symzoo.stages import finetune_report
 from symzoo.zoo.rng import network_batches
-
-SPEC = NetSpec("mlp", (1, 4, 4), (8,), 4, "tanh")  # 16-8-4, 172 parameters
-N_NETS, STEPS = 160, 12
-
-
-def _images(seed: int = 0) -> dict[str, np.ndarray]:
-    """Gaussian 4x4 images labelled by a fixed random linear map."""
-    g = torch.Generator().manual_seed(seed)
-    w = torch.randn(16, 4, generator=g)
-    arrays = {}
-    for split, n in (("train", 256), ("val", 128), ("test", 128)):
-        x = torch.randn(n, 1, 4, 4, generator=g)
-        arrays[f"x_{split}"] = x.numpy()
-        arrays[f"y_{split}"] = (x.flatten(1) @ w).argmax(1).numpy().astype(np.int64)
-    return arrays
-
-
-def _networks(images: dict[str, np.ndarray], seed: int = 0) -> np.ndarray:
-    """Small random networks, each trained for 0..STEPS full-batch gradient steps: a zoo of under-trained networks
-    that all improve in the same way (what an operator can learn from their weights alone)."""
-    g = torch.Generator().manual_seed(seed)
-    theta = torch.randn(N_NETS, SPEC.num_params, generator=g) * 0.3
-    x, y = torch.from_numpy(images["x_train"]), torch.from_numpy(images["y_train"])
-    steps = torch.arange(N_NETS) % (STEPS + 1)
-    for k in range(STEPS):
-        theta.requires_grad_(True)
-        loss = F.cross_entropy(batched_forward(SPEC, theta, x).flatten(0, 1), y.repeat(N_NETS), reduction="sum")
-        (grad,) = torch.autograd.grad(loss / len(x), theta)
-        theta = (theta - 0.3 * grad * (steps > k)[:, None]).detach()
-    return theta.numpy().astype(np.float32)
+from tests.fixtures.tiny_zoo import SPEC, images, write_tiny_zoo
 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> tuple[Path, Path]:
-    """(zoo dir, image set path): 160 under-trained 16-8-4 tanh MLPs, split 60/20/20 by run."""
-    root = tmp_path_factory.mktemp("finetune")
-    images = _images()
-    save_image_set(root / "blobs.npz", images)
-    n = N_NETS
-    models = pl.DataFrame(
-        {"model_id": np.arange(n), "run_id": [f"run-{i:03d}" for i in range(n)], "step": np.ones(n, np.int64),
-         "test_accuracy": np.full(n, 0.5)}  # fmt: skip
-    )
-    params, models = finalize_models(_networks(images), models, pl.lit(True), (0.6, 0.2, 0.2))
-    write_zoo(root / "zoo", SPEC, params, models, {"dataset": "blobs"})
-    return root / "zoo", root / "blobs.npz"
+    return write_tiny_zoo(tmp_path_factory.mktemp("finetune"))
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -132,15 +90,15 @@ def reference_sgd(theta: torch.Tensor, data: dict, settings: ft.SGDSettings, ind
 @pytest.mark.parametrize("l1", [0.0, 0.01])
 def test_the_sgd_population_is_a_torch_optim_loop(data, l1):
     zoo = read_zoo(data[0])
-    images = {k: torch.from_numpy(v) for k, v in _images().items()}
+    arrays = {k: torch.from_numpy(v) for k, v in images().items()}
     thetas = zoo.tensor(zoo.ids("test"))[:5]
     settings = ft.SGDSettings((1, 3), 0.05, 32, 0, 7, l1)
-    tuned, seconds = ft.sgd_population(SPEC, thetas, images, settings, torch.device("cpu"), progress=False)
+    tuned, seconds = ft.sgd_population(SPEC, thetas, arrays, settings, torch.device("cpu"), progress=False)
     assert sorted(tuned) == [1, 3] and seconds[3] >= seconds[1] > 0
     assert not torch.allclose(tuned[3], thetas)
     for i in (0, 4):
-        torch.testing.assert_close(tuned[3][i], reference_sgd(thetas[i], images, settings, i), atol=1e-5, rtol=0)
-        alone, _ = ft.sgd_alone(SPEC, thetas[i], images, settings, i, torch.device("cpu"))
+        torch.testing.assert_close(tuned[3][i], reference_sgd(thetas[i], arrays, settings, i), atol=1e-5, rtol=0)
+        alone, _ = ft.sgd_alone(SPEC, thetas[i], arrays, settings, i, torch.device("cpu"))
         torch.testing.assert_close(alone[1], tuned[1][i], atol=1e-5, rtol=0)
     if l1:
         assert (tuned[3].abs().sum(1) < thetas.abs().sum(1)).all(), "the L1 term shrinks the networks"
@@ -156,7 +114,7 @@ def test_controls_and_sgd_write_the_contract(data, tmp_path):
     assert torch.equal(initial, zoo.tensor(test_ids)), "rows are the zoo's test networks in models.parquet order"
     best = read_networks(tmp_path / "best_train" / stage.PARAMS, SPEC, len(test_ids))
     assert (best == best[0]).all(), "one train network for every test network"
-    x, y = (torch.from_numpy(a) for a in (_images()["x_val"], _images()["y_val"]))
+    x, y = (torch.from_numpy(a) for a in (images()["x_val"], images()["y_val"]))
     _, val_acc = evaluate(SPEC, zoo.tensor(zoo.ids("train")), x, y)
     assert any(torch.equal(best[0], t) for t in zoo.tensor(zoo.ids("train"))[val_acc == val_acc.max()])
     for folder in ("initial", "best_train", "sgd_l1-2", "sgd_l1-5"):
@@ -216,9 +174,19 @@ def test_the_report_judges_the_operator_against_sgd_and_the_controls():
     summaries = {
         "z/initial": _summary("initial", "control", "ce", 0.6, 0.0, kl=0.0),
         "z/best_train": _summary("best_train", "control", "ce", 0.9, 0.0, kl=2.0),
-        **{f"z/sgd_ce-{e}": _summary(f"sgd_ce-{e}", "sgd", "ce", 0.6 + e / 100, e * 0.01, epochs=e,
-                                     seconds_per_network_alone=e * 0.1, images_per_epoch=512)
-           for e in (10, 20)},  # fmt: skip
+        **{
+            f"z/sgd_ce-{e}": _summary(
+                f"sgd_ce-{e}",
+                "sgd",
+                "ce",
+                0.6 + e / 100,
+                e * 0.01,
+                epochs=e,
+                seconds_per_network_alone=e * 0.1,
+                images_per_epoch=512,
+            )
+            for e in (10, 20)
+        },  # fmt: skip
         "z/scalegmn_ce": _summary("scalegmn_ce", "operator", "ce", 0.75, 0.0001, operator="scalegmn"),
     }
     frame = report.table(summaries)

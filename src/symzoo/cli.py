@@ -38,6 +38,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "budget-report": ("symzoo.stages.budget", "the fidelity-vs-budget table and figure"),
     "finetune": ("symzoo.stages.finetune", "one single-shot fine-tuning method (operator, SGD or control) on a zoo"),
     "finetune-report": ("symzoo.stages.finetune_report", "the fine-tuning table (Table 1 of the paper) and figure"),
+    "represent": ("symzoo.stages.represent", "a zoo's networks aligned to its train medoid (raw, aligned, normalized)"),
+    "generate": ("symzoo.stages.generate", "one generative model of a zoo's weights (or a control), sampled, judged"),
+    "generate-report": ("symzoo.stages.generate_report", "the generation table and figures"),
     "zoo-info": ("symzoo.stages.zoo_info", "validate a zoo and summarise it (networks per split, score)"),
     "bench": ("symzoo.bench", "benchmarks: one JSON object of speeds measured side by side (tables also to stderr)"),
 }

@@ -78,6 +78,7 @@ def validate(data: dict, definition: str | None = None, where: str = "config") -
         if unknown:
             raise ConfigError(f"{where}: key 'budget.encoders': {unknown} are not among the encoders")
         _check_finetune(data, f"{where}: key 'finetune.")
+        _check_generate(data, f"{where}: key 'generate.")
     elif definition in ("zoo", "zoo_generate"):
         _check_zoo(data, None, f"{where}: key '")
     elif definition == "merge":
@@ -114,6 +115,46 @@ def _check_finetune(data: dict, key: str) -> None:
             if name not in data["finetune"]["operators"]:
                 raise ConfigError(f"{where}: {name!r} is not among finetune.operators")
             validate(zoo_finetune(data, zoo)["operators"][name], "finetune_operator", where=where)
+
+
+def _check_generate(data: dict, key: str) -> None:
+    from symzoo.fit.generation_methods import CONTROLS
+
+    classifiers = [name for name, zoo in data["zoos"].items() if zoo["source"] != "inr"]
+    unknown = sorted(set(data["generate"]["zoos"] or ()) - set(classifiers))
+    if unknown:
+        raise ConfigError(f"{key}zoos': {unknown} are not among the classifier zoos {classifiers}")
+    for name, entry in data["generate"]["models"].items():
+        if name in CONTROLS:
+            raise ConfigError(f"{key}models.{name}': the name is reserved for a control")
+        if entry["geometry"] == "sphere" and entry["representation"] != "normalized":
+            raise ConfigError(f"{key}models.{name}.geometry': the spheres hold the 'normalized' representation only")
+    for zoo in classifiers:
+        own = data["zoos"][zoo].get("generate", {}).get("models", {})
+        for name in own:
+            where = key.replace("'generate.", f"'zoos.{zoo}.generate.") + f"models.{name}'"
+            if name not in data["generate"]["models"]:
+                raise ConfigError(f"{where}: {name!r} is not among generate.models")
+            validate(zoo_generate(data, zoo)["models"][name], "generate_model", where=where)
+
+
+def generate_zoos(data: dict) -> list[str]:
+    """The zoos the generation experiment runs on: ``generate.zoos``, or every classifier zoo."""
+    chosen = data["generate"]["zoos"]
+    return [name for name, zoo in data["zoos"].items() if zoo["source"] != "inr" and (chosen is None or name in chosen)]
+
+
+def zoo_generate(data: dict, zoo: str) -> dict:
+    """The ``generate`` section as it applies to ``zoo``: with the zoo's own overrides of its models' keys."""
+    own = data["zoos"][zoo].get("generate", {}).get("models", {})
+    models = {name: entry | own.get(name, {}) for name, entry in data["generate"]["models"].items()}
+    return data["generate"] | {"models": models}
+
+
+def zoo_activation(data: dict, zoo: str) -> str:
+    """The activation of a classifier zoo's networks, from its config entry."""
+    entry = data["zoos"][zoo]
+    return entry["arch"]["activation"] if entry["source"] == "generate" else entry["activation"]
 
 
 def finetune_zoos(data: dict) -> list[str]:

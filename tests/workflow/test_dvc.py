@@ -32,7 +32,7 @@ TIMEOUT = 900
 END_TO_END_TIMEOUT = 3600
 """A test that asks for the repository or the clone first waits for `dvc repro`, `dvc push` and the pull (each
 command up to TIMEOUT)."""
-STAGES = ["data", "zoos", "encoders", "predict", "merge", "report"]
+STAGES = ["data", "zoos", "encoders", "predict", "finetune", "merge", "generate", "report"]
 NOTHING_TO_DO = "Nothing to be done"
 
 
@@ -166,6 +166,7 @@ def test_dag_runs_the_stage_groups_in_order(tmp_path):
     edges = set(re.findall(r'"(\w+)" -> "(\w+)"', proc.stdout))
     assert {("data", "zoos"), ("zoos", "encoders"), ("encoders", "merge"), ("merge", "report")} <= edges
     assert {("encoders", "predict"), ("predict", "report")} <= edges
+    assert {("zoos", "finetune"), ("finetune", "report"), ("merge", "generate"), ("generate", "report")} <= edges
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     assert list(stages) == STAGES
     for name, stage in stages.items():
@@ -205,6 +206,8 @@ def test_pull_brings_every_output_and_snakemake_has_nothing_to_do(scratch, clone
         "results/merge",
         "results/fidelity",
         "results/predict",
+        "results/finetune",
+        "results/generate",
         "results/tables",
     ):
         ours = sorted(p.relative_to(scratch.root) for p in (scratch.root / path).rglob("*") if p.is_file())

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from symzoo.data.images import load_image_set
+from symzoo.data.networks import read_networks
 from symzoo.data.zoo import read_zoo
 from symzoo.report import FIGURES
 
@@ -114,7 +115,25 @@ def test_tables_and_figures_are_built(workflow):
     assert set(inr["zoo"]) == {"inr"} and set(inr["kind"]) == {"permutation", "both"} and (inr["n"] == 2).all()
     assert {"naive", "rebasin", "ae_scalegmn"} <= set(inr["method"]) and (inr["mid_mse_mean"] > 0).all()
     assert "## INR orbit" in inrs and read_zoo(workflow.root / "results/zoo/inr").spec.task == "inr"
-    for name in ("interpolation", "orbit", "training", "fidelity", "generalization", "inr_orbit"):
+    finetune = pl.read_parquet(tables / "finetune.parquet")  # every method on both classifier zoos
+    assert set(finetune["zoo"]) == {"cnn", "mlp"} and {"initial", "best_train", "sgd_ce-2", "sgd_l1-1",
+                                                         "scalegmn_ce", "scalegmn_l1", "scalegmn_broken_ce"} <= set(
+        finetune["method"]
+    )  # fmt: skip
+    assert "### Targets (ScaleGMN-B operator)" in (tables / "finetune.md").read_text()
+    tuned = read_networks(workflow.root / "results/finetune/mlp/scalegmn_ce/params.npy", read_zoo(workflow.root /
+                          "results/zoo/mlp").spec)  # fmt: skip
+    assert len(tuned) == len(read_zoo(workflow.root / "results/zoo/mlp").ids("test"))
+    generation = pl.read_parquet(tables / "generation.parquet")  # every model and control; the sphere on ReLU only
+    models = {zoo: set(generation.filter(pl.col("zoo") == zoo)["model"]) for zoo in ("cnn", "mlp")}
+    everything = {"test", "memoriser", "noise", "gaussian", "flat_raw", "flat_aligned_ot", "graph_raw"}
+    assert models["cnn"] == everything | {"sphere_normalized"} and models["mlp"] == everything
+    assert "## mlp" in (tables / "generation.md").read_text()
+    samples = read_networks(workflow.root / "results/generate/cnn/sphere_normalized/samples.npy",
+                            read_zoo(workflow.root / "results/zoo/cnn").spec)  # fmt: skip
+    assert len(samples) == 6
+    for name in ("interpolation", "orbit", "training", "fidelity", "generalization", "inr_orbit", "finetune",
+                 "generation_accuracy", "generation_novelty", "generation_bma"):  # fmt: skip
         assert (workflow.root / f"results/figures/{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert (workflow.root / f"results/figures/{name}.pdf").read_bytes()[:5] == b"%PDF-"
 

@@ -1,7 +1,10 @@
 # Names the config defines, the wildcard constraints, and every path pattern of results/ (each written once
 # here; rules, params and targets use these constants).
-from symzoo.config import finetune_zoos
+from symzoo.align.represent import REPRESENTATIONS
+from symzoo.config import finetune_zoos, generate_zoos, zoo_activation
 from symzoo.fit.finetune_methods import methods as finetune_methods
+from symzoo.fit.generation_methods import CONTROLS as GENERATE_CONTROLS
+from symzoo.fit.generation_methods import models_for, representations_for
 from symzoo.merge.methods import MEDOID, autoencoder_method
 from symzoo.report import FIGURES as FIGURE_NAMES
 from symzoo.report import FORMATS, METRICS_DIR
@@ -46,6 +49,18 @@ FINETUNE_SINGLE = [m.name for m in FINETUNE_METHODS.values() if m.kind != "sgd"]
 FINETUNE_FOLDERS = [d for m in FINETUNE_METHODS.values() for d in m.dirs]
 FINETUNE_OBJECTIVES = config["finetune"]["sgd"]["objectives"]
 
+GENERATE_ZOOS = generate_zoos(config)
+GENERATE_MODELS = {
+    zoo: models_for(config["generate"], zoo_activation(config, zoo))
+    for zoo in GENERATE_ZOOS
+}
+"""Generative models of weights, per zoo (a sphere model only on ReLU zoos); every zoo also gets the controls."""
+GENERATE_FOLDERS = {zoo: [*GENERATE_CONTROLS, *GENERATE_MODELS[zoo]] for zoo in GENERATE_ZOOS}
+GENERATE_REPRESENTATIONS = {
+    zoo: representations_for(config["generate"], zoo_activation(config, zoo))
+    for zoo in GENERATE_ZOOS
+}
+
 
 BUDGET_AXES = ("train_networks", "hidden", "epochs")
 BUDGET = [f"{axis}-{value}" for axis in BUDGET_AXES for value in config["budget"][axis]]
@@ -69,6 +84,10 @@ wildcard_constraints:
     method=one_of(METHODS),
     finetune=one_of(FINETUNE_SINGLE),
     objective=one_of(FINETUNE_OBJECTIVES),
+    representation=one_of(REPRESENTATIONS),
+    generator=one_of(
+        {name for folders in GENERATE_FOLDERS.values() for name in folders}
+    ),
 
 
 # Path patterns, with the wildcards of the rules that write them.
@@ -121,6 +140,24 @@ FINETUNE_SUMMARY = f"{FINETUNE_DIR}/{{folder}}/summary.json"
 FINETUNE_TABLES = ["finetune.parquet", "finetune_targets.parquet", "finetune.md"]
 """What `symzoo finetune-report` writes into results/tables/ (and its figure `finetune` into results/figures/)."""
 
+GENERATE_DIR = "results/generate/{zoo}"
+REPRESENT_FILES = files_in(
+    f"{GENERATE_DIR}/represent/{{representation}}", "params.npy", "summary.json"
+)
+REPRESENTED = f"{GENERATE_DIR}/represent/{{representation}}/params.npy"
+GENERATE_FILES = files_in(
+    f"{GENERATE_DIR}/{{generator}}", "samples.npy", "networks.parquet", "summary.json"
+)
+GENERATE_SUMMARY = f"{GENERATE_DIR}/{{generator}}/summary.json"
+GENERATE_TABLES = [
+    "generation.parquet",
+    "generation_ensembles.parquet",
+    "generation_targets.parquet",
+    "generation.md",
+]
+"""What `symzoo generate-report` writes into results/tables/ (its figures: GENERATE_FIGURES)."""
+GENERATE_FIGURES = ["generation_accuracy", "generation_novelty", "generation_bma"]
+
 TABLES_DIR = "results/tables"
 TABLE = f"{TABLES_DIR}/{{table}}"
 METRICS = f"{TABLES_DIR}/{METRICS_DIR}/{{zoo}}.json"
@@ -152,6 +189,11 @@ REPORTED = {
     TABLE.format(table="generalization.md"): ("generalization.rst", "Tables"),
     TABLE.format(table="finetune.md"): ("finetune.rst", "Tables"),
     FIGURE.format(name="finetune", ext="png"): ("finetune_figure.rst", "Figures"),
+    TABLE.format(table="generation.md"): ("generation.rst", "Tables"),
+    **{
+        FIGURE.format(name=name, ext="png"): ("generation_figures.rst", "Figures")
+        for name in GENERATE_FIGURES
+    },
     FIGURE.format(name="generalization", ext="png"): (
         "generalization_figure.rst",
         "Figures",

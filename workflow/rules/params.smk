@@ -4,7 +4,7 @@ import json
 import math
 import os
 
-from symzoo.config import zoo_encoder, zoo_finetune
+from symzoo.config import zoo_encoder, zoo_finetune, zoo_generate
 from symzoo.merge.methods import encoder_of
 
 
@@ -50,6 +50,44 @@ def finetune_method_name(wildcards):
 def finetune_out(wildcards, output):
     """A param: the zoo's fine-tuning folder, where `symzoo finetune` writes its method's folder(s)."""
     return os.path.dirname(os.path.dirname(output[0]))
+
+
+def generate_options(wildcards):
+    """The generate section as it applies to the zoo (its own model overrides)."""
+    return as_json(zoo_generate(config, wildcards.zoo))
+
+
+def generate_represented(wildcards):
+    """The representation a generative model trains on (the Gaussian control: the aligned one); none else."""
+    models = config["generate"]["models"]
+    if wildcards.generator == "gaussian":
+        representation = "aligned"
+    elif wildcards.generator in models:
+        representation = models[wildcards.generator]["representation"]
+    else:
+        return []
+    return REPRESENTED.format(zoo=wildcards.zoo, representation=representation)
+
+
+def generate_summaries(wildcards):
+    """The noise control matches the best model's accuracy: it reads every model's summary."""
+    if wildcards.generator != "noise":
+        return []
+    return expand(
+        GENERATE_SUMMARY, zoo=wildcards.zoo, generator=GENERATE_MODELS[wildcards.zoo]
+    )
+
+
+def generate_inputs(wildcards, input):
+    """A param: `--represented PATH` and the noise control's `--summary NAME=PATH`, where the job has them."""
+    args = f"--represented {input.represented}" if input.represented else ""
+    if input.summaries:
+        pairs = [
+            f"{os.path.basename(os.path.dirname(path))}={path}"
+            for path in input.summaries
+        ]
+        args += " --summary " + " ".join(pairs)
+    return args
 
 
 def predictor_options(wildcards):

@@ -31,6 +31,18 @@ FINETUNE_REPORT = [
 ]
 """The fine-tuning table and figure (in the report group, when there are zoos to fine-tune)."""
 
+GENERATE_TARGETS = [
+    f
+    for zoo in GENERATE_ZOOS
+    for folder in GENERATE_FOLDERS[zoo]
+    for f in expand(GENERATE_FILES, zoo=zoo, generator=folder)
+]
+GENERATE_REPORT = [
+    *expand(TABLE, table=GENERATE_TABLES),
+    *expand(FIGURE, name=GENERATE_FIGURES, ext=FORMATS),
+]
+"""The generation tables and figures (in the report group, when there are zoos to generate)."""
+
 BUDGET_TARGETS = expand(
     BUDGET_FIDELITY,
     zoo=CLASSIFIER_ZOOS,
@@ -55,8 +67,10 @@ STAGES = {
         *FIGURES,
         *(GENERALIZATION if PREDICT_TARGETS else []),
         *(FINETUNE_REPORT if FINETUNE_TARGETS else []),
+        *(GENERATE_REPORT if GENERATE_TARGETS else []),
     ],
     "predict": PREDICT_TARGETS,
     "finetune": FINETUNE_TARGETS,
+    "generate": GENERATE_TARGETS,
 }
 """The targets of each stage group (`snakemake zoos`, ...; DVC's stages run these)."""
