@@ -34,9 +34,7 @@ def weight_mask(spec: NetSpec, device: str | torch.device = "cpu") -> torch.Tens
     return mask
 
 
-def make_loss(
-    spec: NetSpec, wmask: torch.Tensor, dropout: bool = True, l2: bool = True, l1: float = 0.0
-) -> Callable:
+def make_loss(spec: NetSpec, wmask: torch.Tensor, dropout: bool = True, l2: bool = True, l1: float = 0.0) -> Callable:
     """loss(theta, xb, yb, masks, l2) → (CE + l2 * sum of squared weights + l1 * sum of |parameters|, CE) of one
     network.
 
