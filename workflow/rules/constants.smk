@@ -55,7 +55,9 @@ GENERATE_MODELS = {
     for zoo in GENERATE_ZOOS
 }
 """Generative models of weights, per zoo (a sphere model only on ReLU zoos); every zoo also gets the controls."""
-GENERATE_FOLDERS = {zoo: [*GENERATE_CONTROLS, *GENERATE_MODELS[zoo]] for zoo in GENERATE_ZOOS}
+GENERATE_FOLDERS = {
+    zoo: [*GENERATE_CONTROLS, *GENERATE_MODELS[zoo]] for zoo in GENERATE_ZOOS
+}
 GENERATE_REPRESENTATIONS = {
     zoo: representations_for(config["generate"], zoo_activation(config, zoo))
     for zoo in GENERATE_ZOOS

@@ -28,6 +28,7 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import Batch
 
@@ -58,7 +59,11 @@ class Invariant(nn.Module):
         if self.broken:
             return z
         if self.rho is not None:
-            return self.rho(z) + self.rho(-z)
+            # rho(z) + rho(-z) with rho = B(SiLU(A z + a)) + b, computed with one product by A and one by B:
+            # B(SiLU(A z + a) + SiLU(-A z + a)) + 2b (the same function, half the work)
+            first, _, last = self.rho
+            u = F.linear(z, first.weight)
+            return F.linear(F.silu(u + first.bias) + F.silu(first.bias - u), last.weight, 2 * last.bias)
         return z * ((z * z).sum(dim=-1, keepdim=True) + EPS**2).rsqrt()
 
 
