@@ -27,6 +27,11 @@ def test_defaults_are_filled_in():
     assert cfg["device"] == "auto"
 
 
+def _zoo(**keys) -> dict:
+    """A generated zoo entry on dataset ``d`` with ``keys`` added."""
+    return {"source": "generate", "dataset": "d", "arch": {"kind": "mlp", "widths": [4]}, "num_models": 8} | keys
+
+
 @pytest.mark.parametrize(
     ("cfg", "key", "message"),
     [
@@ -46,6 +51,33 @@ def test_defaults_are_filled_in():
             },
             "zoos.z.step",
             "not of type 'integer'",
+        ),
+        (
+            {"datasets": {"d": {"source": "digits"}}, "zoos": {}, "finetune": {"zoos": ["nope"]}},
+            "finetune.zoos",
+            "not among the classifier zoos",
+        ),
+        (
+            {"datasets": {"d": {"source": "digits"}}, "zoos": {"z": _zoo(finetune={"operators": {"gcn": {}}})}},
+            "zoos.z.finetune.operators.gcn",
+            "not among finetune.operators",
+        ),
+        (
+            {
+                "datasets": {"d": {"source": "digits"}},
+                "zoos": {"z": _zoo(generate={"models": {"flat_raw": {"hidden": 0}}})},
+            },
+            "zoos.z.generate.models.flat_raw",
+            "hidden",
+        ),
+        (
+            {
+                "datasets": {"d": {"source": "digits"}},
+                "zoos": {},
+                "generate": {"models": {"test": {"representation": "raw"}}},
+            },
+            "generate.models.test",
+            "reserved for a control",
         ),
     ],
 )

@@ -182,3 +182,16 @@ def test_config_round_trips_with_the_state_dict(kind):
     assert config["kind"] == kind and config["hidden"] == SMALL["hidden"]
     with pytest.raises(ValueError, match="kind"):
         Architecture(**(arch("ngnn").to_dict() | {"kind": "transformer"}))
+
+
+def test_the_sign_invariant_is_rho_of_z_plus_rho_of_minus_z():
+    """Computed with one product per layer of rho (half the work), it is still rho(z) + rho(-z), with gradients."""
+    torch.manual_seed(0)
+    inv = Invariant(6, "sign")
+    z = torch.randn(4, 6, requires_grad=True)
+    fast = inv(z)
+    direct = inv.rho(z) + inv.rho(-z)
+    torch.testing.assert_close(fast, direct)
+    (g_fast,) = torch.autograd.grad(fast.square().sum(), z)
+    (g_direct,) = torch.autograd.grad(direct.square().sum(), z)
+    torch.testing.assert_close(g_fast, g_direct)
