@@ -212,3 +212,15 @@ def test_the_report_stage_writes_table_markdown_and_figure(data, tmp_path):
     frame = pl.read_parquet(tmp_path / "tables" / finetune_report.TABLE)
     assert sorted(frame["method"]) == sorted(["initial", "best_train", "sgd_ce-2", "sgd_ce-5"])
     assert "## blobs" in text and (tmp_path / "figures" / "finetune.png").stat().st_size > 0
+
+
+def test_non_finite_results_are_refused_before_anything_is_written(tmp_path):
+    from symzoo.stages.common import refuse_nonfinite
+
+    good, bad = torch.zeros(3, 4), torch.zeros(3, 4)
+    bad[1, 2] = float("nan")
+    refuse_nonfinite({"a": good}, "tuned networks")
+    with pytest.raises(
+        FloatingPointError, match=r"sgd_ce-25: 1 of 3 tuned networks have NaN/inf parameters \(rows \[1\]\)"
+    ):
+        refuse_nonfinite({"a": good, "sgd_ce-25": bad}, "tuned networks")

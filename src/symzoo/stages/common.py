@@ -132,6 +132,18 @@ def check_inputs(zoo: Zoo, images: ImageSet, ids: dict[str, np.ndarray], zoo_dir
         log.warning("zoo %s was trained on %r, but the image set is %s", zoo_dir, dataset, images_path)
 
 
+def refuse_nonfinite(networks: Mapping[str, torch.Tensor], what: str) -> None:
+    """A :class:`FloatingPointError` naming the result and its first rows with NaN/inf parameters, raised before
+    anything is written (so a stage that fails leaves no partial output)."""
+    for name, thetas in networks.items():
+        bad = (~torch.isfinite(thetas).all(dim=1)).nonzero().flatten()
+        if len(bad):
+            raise FloatingPointError(
+                f"{name}: {len(bad)} of {len(thetas)} {what} have NaN/inf parameters (rows {bad[:10].tolist()}); "
+                "nothing written"
+            )
+
+
 def resumable(
     path: Path, kind: str, fingerprint: dict[str, Any]
 ) -> tuple[dict[str, Any] | None, Callable[[dict[str, Any]], None]]:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -89,22 +90,26 @@ def run(
             "networks": len(ids["test"]), "device": str(device)}  # fmt: skip
     if chosen.kind == "control":
         tuned, seconds = _control(chosen.entry, zoo, images, ids, device)
-        results = {method: (tuned, base | {"seconds_per_network": seconds})}
+        results = {method: (tuned, base | {"seconds_per_network": seconds}, {})}
     elif chosen.kind == "sgd":
         results = _sgd(zoo, images, test, options["sgd"], l1, base, device, progress)
     else:
         settings = ft.FinetuneSettings.from_options(options["operators"][chosen.entry], l1)
         results = {method: _operator(zoo, images, ids, settings, base, Path(out_dir) / method, device, progress,
                                      on_epoch)}  # fmt: skip
+    common.refuse_nonfinite({name: tuned for name, (tuned, _, _) in results.items()}, "tuned networks")
     x, y = (torch.from_numpy(a).to(device) for a in images.split("test"))
     summaries = {}
-    for name, (tuned, summary) in results.items():
+    for name, (tuned, summary, files) in results.items():
         frame = ft.measures(zoo.spec, test, tuned.to(device), x, y, l1)
         summary |= {"test": _means(frame), "test_images": len(x)}
         folder = Path(out_dir) / name
+        for file, write in files.items():
+            write(folder / file)
         write_networks(folder / PARAMS, tuned)
         common.write_table(pl.DataFrame({"model_id": ids["test"]}).hstack(frame), folder / NETWORKS)
         write_summary(folder / SUMMARY, summary)
+        (folder / CHECKPOINT).unlink(missing_ok=True)
         log.info("%s: test accuracy %.4f (initial %.4f), %.3g s per network", name, summary["test"]["accuracy"],
                  summary["test"]["initial_accuracy"], summary["seconds_per_network"])  # fmt: skip
         summaries[name] = summary
@@ -147,7 +152,7 @@ def _sgd(
     base: dict[str, Any],
     device: torch.device,
     progress: bool,
-) -> dict[str, tuple[torch.Tensor, dict[str, Any]]]:
+) -> dict[str, tuple[torch.Tensor, dict[str, Any], dict]]:
     """Every budget's tuned networks and summary: the population's, and beside it the networks fine-tuned alone."""
     settings = ft.SGDSettings.from_options(options, l1, options["seed"])
     data = _data(images, device)
@@ -174,6 +179,7 @@ def _sgd(
                 "alone_networks": len(alone),
                 "alone_max_abs_diff": diff,
             },
+            {},
         )
         if diff is not None:
             log.info("%s: %d networks fine-tuned alone with torch.optim match the population to %.2g", name,
@@ -191,8 +197,9 @@ def _operator(
     device: torch.device,
     progress: bool,
     on_epoch,
-) -> tuple[torch.Tensor, dict[str, Any]]:
-    """Train the operator (resumable), apply it to the test networks; save model and history."""
+) -> tuple[torch.Tensor, dict[str, Any], dict[str, Callable[[Path], None]]]:
+    """Train the operator (resumable) and apply it to the test networks: the tuned networks, the summary, and the
+    writers of ``model.pt`` and ``history.parquet``."""
     from symzoo.models.saved import save_model
 
     thetas = {split: zoo.tensor(ids[split]) for split in ids}
@@ -214,11 +221,13 @@ def _operator(
     ft.apply(trained.model, test[:2])  # warm-up: the first call pays for allocations and caches
     tuned, seconds = ft.timed(lambda: ft.apply(trained.model, test), device)
     state_dict = {k: v.detach().to("cpu") for k, v in trained.model.state_dict().items()}
-    with atomic_path(folder / MODEL) as tmp:
-        save_model(tmp, trained.model, state_dict, settings=settings.to_options(), epoch=trained.best_epoch)
+
+    def write_model(path: Path) -> None:
+        with atomic_path(path) as tmp:
+            save_model(tmp, trained.model, state_dict, settings=settings.to_options(), epoch=trained.best_epoch)
+
     history = pl.DataFrame(trained.history, schema=ft.HISTORY_SCHEMA)
-    common.write_table(history, folder / HISTORY)
-    (folder / CHECKPOINT).unlink(missing_ok=True)
+    files = {MODEL: write_model, HISTORY: lambda path: common.write_table(history, path)}
     summary = base | {
         "operator": settings.arch.kind,
         "settings": settings.to_options(),
@@ -231,4 +240,4 @@ def _operator(
         "validation": trained.best,
         "gamma": trained.model.gamma.detach().cpu().tolist(),
     }
-    return tuned, summary
+    return tuned, summary, files

@@ -98,6 +98,7 @@ def run(
     g = torch.Generator().manual_seed(options["seed"])
     n = options["samples"]
     summary: dict[str, Any] = {"zoo": str(zoo_dir), "model": model, "device": str(device)}
+    files: dict[str, Any] = {}
     tick = time.perf_counter()
     if model == "test":
         samples = zoo.tensor(ids["test"], device)
@@ -113,9 +114,10 @@ def run(
         samples, level = _noise(zoo, train, target, n, g, x_val, y_val)
         summary |= {"kind": "control", "noise_level": level, "target_val_accuracy": target}
     else:
-        samples, extra = _flow(zoo, images, rep, ids, options, model, out_dir, device, g, (x_test, y_test),
-                               min_accuracy, progress)  # fmt: skip
+        samples, extra, files = _flow(zoo, images, rep, ids, options, model, out_dir, device, g, (x_test, y_test),
+                                      min_accuracy, progress)  # fmt: skip
         summary |= extra
+    common.refuse_nonfinite({model: samples}, "samples")
     summary["seconds"] = time.perf_counter() - tick
     logp_train = log_probs(zoo.spec, train, x_test)
     frame, test = judge(zoo.spec, samples, logp_train, x_test, y_test, min_accuracy)
@@ -124,9 +126,12 @@ def run(
                     options["seed"])  # fmt: skip
     summary |= {"test": test, "val_accuracy": float(val_acc.double().mean()), "ensembles": ens.to_dicts(),
                 "min_accuracy": min_accuracy, "test_images": len(x_test), "train_networks": len(train)}  # fmt: skip
+    for file, write in files.items():
+        write(out_dir / file)
     write_networks(out_dir / SAMPLES, samples)
     common.write_table(frame, out_dir / NETWORKS)
     write_summary(out_dir / SUMMARY, summary)
+    (out_dir / CHECKPOINT).unlink(missing_ok=True)
     log.info("%s: %d networks, test accuracy %.4f ± %.4f, nearest-train agreement (median) %.3f", model, len(frame),
              test["accuracy"], test["accuracy_std"], test["nearest_agreement_median"])  # fmt: skip
     return summary
@@ -185,8 +190,9 @@ def _flow(
     test_images: tuple[torch.Tensor, torch.Tensor],
     min_accuracy: float,
     progress: bool,
-) -> tuple[torch.Tensor, dict[str, Any]]:
-    """Train the flow ``name`` (resumable), sample it with every sampler, and measure test networks' likelihood."""
+) -> tuple[torch.Tensor, dict[str, Any], dict[str, Any]]:
+    """Train the flow ``name`` (resumable), sample it with every sampler, and measure test networks' likelihood:
+    the samples, the summary's entries, and the writers of ``model.pt`` and ``history.parquet``."""
     from symzoo.models.saved import save_model
 
     entry = dict(options["models"][name])
@@ -222,17 +228,20 @@ def _flow(
                             "seconds_per_network": seconds / options["samples"]}  # fmt: skip
     likelihood = _likelihood(zoo, field, split["test"], options, settings) if settings.geometry == "euclidean" else {}
     state_dict = {k: v.detach().to("cpu") for k, v in field.state_dict().items()}
-    with atomic_path(out_dir / MODEL) as tmp:
-        save_model(tmp, field, state_dict, settings=settings.to_options(), epoch=trained.best_epoch)
-    common.write_table(pl.DataFrame(trained.history, schema=flow.HISTORY_SCHEMA), out_dir / HISTORY)
-    (out_dir / CHECKPOINT).unlink(missing_ok=True)
+
+    def write_model(path: Path) -> None:
+        with atomic_path(path) as tmp:
+            save_model(tmp, field, state_dict, settings=settings.to_options(), epoch=trained.best_epoch)
+
+    history = pl.DataFrame(trained.history, schema=flow.HISTORY_SCHEMA)
+    files = {MODEL: write_model, HISTORY: lambda path: common.write_table(history, path)}
     extra = {"kind": "flow", "representation": entry["representation"], "field": settings.field.field,
              "operator": entry["operator"] if settings.field.field == "graph" else None,
              "geometry": settings.geometry, "coupling": settings.coupling, "settings": settings.to_options(),
              "train_seconds": train_seconds, "best_epoch": trained.best_epoch, "steps": trained.steps,
              "validation": trained.best, "sampler": options["sampler"], "samplers": quality,
              "likelihood": likelihood}  # fmt: skip
-    return drawn[options["sampler"]], extra
+    return drawn[options["sampler"]], extra, files
 
 
 def _likelihood(zoo: Zoo, field, test: torch.Tensor, options: dict[str, Any], settings) -> dict[str, Any]:
