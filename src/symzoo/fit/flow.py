@@ -159,7 +159,12 @@ class _Sphere(Sphere):
 def build_field(spec: NetSpec, settings: FlowSettings, thetas_train: Tensor) -> VelocityField:
     """A field whose coordinates standardise the train networks: per parameter for a flat field, per layer (divided
     only, so the group still acts) for a graph field; on the spheres, the sphere blocks keep their coordinates."""
-    if settings.field.field == "flat":
+    basis = None
+    if settings.field.coordinates == "whitened":
+        if settings.geometry == "sphere":
+            raise ValueError("whitened coordinates mix the units: the sphere geometry needs the parameters' own")
+        shift, basis, scale = whitening(thetas_train)
+    elif settings.field.field == "flat":
         shift, scale = thetas_train.mean(0), thetas_train.std(0).clamp_min(1e-6)
     else:
         scale, _ = LayerStats.fit(GraphStructure.from_spec(spec), thetas_train).per_parameter(spec)
@@ -168,7 +173,19 @@ def build_field(spec: NetSpec, settings: FlowSettings, thetas_train: Tensor) -> 
         inside = torch.cat([b.flatten() for b in sphere_blocks(spec)])
         shift, scale = shift.clone(), scale.clone()
         shift[inside], scale[inside] = 0.0, 1.0
-    return VelocityField(spec, settings.field, shift, scale)
+    return VelocityField(spec, settings.field, shift, scale, basis)
+
+
+def whitening(thetas: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """The mean (P,), the eigenbasis (P, P) and the square roots of the eigenvalues (P,) of the networks' covariance,
+    shrunk toward a multiple of the identity by Ledoit and Wolf's rule (scikit-learn): a covariance estimated from
+    fewer networks than parameters is singular without it."""
+    from sklearn.covariance import LedoitWolf
+
+    x = thetas.double()
+    cov = torch.from_numpy(LedoitWolf().fit(x.numpy()).covariance_)
+    values, vectors = torch.linalg.eigh(cov)
+    return x.mean(0).float(), vectors.float(), values.clamp_min(values.max() * 1e-10).sqrt().float()
 
 
 def manifold_of(spec: NetSpec, geometry: str) -> ProductSpheres | None:

@@ -23,11 +23,15 @@ Per-layer normalisation statistics live in :mod:`symzoo.graph.stats`.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import Tensor
-from torch_geometric.data import Batch
 
 from symzoo.nets.spec import NetSpec
+
+if TYPE_CHECKING:  # torch-geometric loads (seconds) only when a batch is built
+    from torch_geometric.data import Batch
 
 
 class GraphStructure:
@@ -146,6 +150,8 @@ def to_batch(structure: GraphStructure, thetas: Tensor) -> Batch:
     ``edge_index`` (offset per graph), ``batch``, ``ptr`` and the repeated ``node_type``, ``node_layer``,
     ``edge_layer`` and ``edge_dir``.
     """
+    from torch_geometric.data import Batch
+
     s, dev = structure, thetas.device
     if thetas.ndim != 2 or thetas.shape[1] != s.spec.num_params:
         raise ValueError(f"expected parameters of shape (B, {s.spec.num_params}), got {tuple(thetas.shape)}")

@@ -8,14 +8,17 @@ per-neuron sign flips and scalings too, so normalising keeps every symmetry the 
 from __future__ import annotations
 
 import copy
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import Tensor, nn
-from torch_geometric.data import Batch
 
 from symzoo.graph.neural_graph import GraphStructure
 from symzoo.nets.spec import NetSpec, ParamSlot
+
+if TYPE_CHECKING:
+    from torch_geometric.data import Batch
 
 
 class LayerStats(nn.Module):

@@ -24,10 +24,13 @@ import torch
 from torch import Tensor, nn
 
 from symzoo.models.layers import mlp
-from symzoo.models.operators import OperatorArch, build_operator
 from symzoo.nets.spec import NetSpec
 
 FIELDS = ("flat", "graph")
+COORDINATES = ("standardized", "whitened")
+"""``standardized``: each parameter shifted and scaled (per parameter, or per layer for a graph field);
+``whitened`` (flat fields): the train networks' (shrunk) covariance's eigenbasis, scaled to unit variance, so that
+the prior N(0, I) is the Gaussian fitted to the train networks and the flow learns what that Gaussian misses."""
 
 
 @dataclass(frozen=True)
@@ -42,10 +45,15 @@ class FieldArch:
     operator: str = "scalegmn"
     message_passing: str = "dense"
     time_dim: int = 32
+    coordinates: str = "standardized"
 
     def __post_init__(self) -> None:
         if self.field not in FIELDS:
             raise ValueError(f"vector field must be one of {FIELDS}, not {self.field!r}")
+        if self.coordinates not in COORDINATES:
+            raise ValueError(f"coordinates must be one of {COORDINATES}, not {self.coordinates!r}")
+        if self.field == "graph" and self.coordinates == "whitened":
+            raise ValueError("a graph field needs per-layer coordinates: whitening mixes units and breaks the symmetry")
         if self.time_dim % 2:
             raise ValueError(f"time_dim must be even, not {self.time_dim}")
 
@@ -74,16 +82,29 @@ class TimeEmbedding(nn.Module):
 class VelocityField(nn.Module):
     """``v(x (B, P), t (B,) or a scalar) -> (B, P)`` in standardised coordinates (see the module docstring)."""
 
-    def __init__(self, spec: NetSpec, arch: FieldArch, shift: Tensor | None = None, scale: Tensor | None = None):
+    def __init__(
+        self,
+        spec: NetSpec,
+        arch: FieldArch,
+        shift: Tensor | None = None,
+        scale: Tensor | None = None,
+        basis: Tensor | None = None,
+    ) -> None:
         super().__init__()
         self.spec, self.arch = spec, arch
         p = spec.num_params
         self.register_buffer("shift", torch.zeros(p) if shift is None else shift.detach().float().clone())
         self.register_buffer("scale", torch.ones(p) if scale is None else scale.detach().float().clone())
+        if arch.coordinates == "whitened":  # an orthonormal basis (P, P): x = ((θ - shift) @ basis) / scale
+            self.register_buffer("basis", torch.eye(p) if basis is None else basis.detach().float().clone())
+        else:
+            self.basis = None
         self.time = TimeEmbedding(arch.time_dim, arch.hidden)
         if arch.field == "flat":
             self.body = mlp([p + arch.hidden, *([arch.hidden] * arch.layers), p], norm=True)
-        else:
+        else:  # torch-geometric loads only for a graph field
+            from symzoo.models.operators import OperatorArch, build_operator
+
             op = OperatorArch(arch.operator, arch.hidden, arch.layers, arch.message_passing, context=arch.hidden)
             self.body = build_operator(spec, op)
 
@@ -96,14 +117,16 @@ class VelocityField(nn.Module):
 
     def coordinates(self, thetas: Tensor) -> Tensor:
         """Networks (N, P) → the field's coordinates."""
-        return (thetas - self.shift) / self.scale
+        centred = thetas - self.shift
+        return (centred if self.basis is None else centred @ self.basis) / self.scale
 
     def parameters_of(self, x: Tensor) -> Tensor:
         """The field's coordinates (N, P) → networks in the zoo's layout."""
-        return x * self.scale + self.shift
+        scaled = x * self.scale
+        return (scaled if self.basis is None else scaled @ self.basis.T) + self.shift
 
     def log_scale(self) -> Tensor:
-        """log |det dθ/dx|: what the change of coordinates adds to a density's log."""
+        """log |det dθ/dx|: what the change of coordinates adds to a density's log (the basis is orthonormal)."""
         return self.scale.log().sum()
 
     def config(self) -> dict[str, Any]:

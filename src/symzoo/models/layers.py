@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
-from torch_geometric.data import Batch
 
 from symzoo.graph.neural_graph import GraphStructure
+
+if TYPE_CHECKING:  # annotations only: torch-geometric loads when a graph model runs
+    from torch_geometric.data import Batch
 
 
 def mlp(dims: Sequence[int], dropout: float = 0.0, bias: bool = True, norm: bool = False) -> nn.Sequential:

@@ -8,14 +8,17 @@ but not to sign flips or positive scalings. It reads per-layer *centred* normali
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import Tensor, nn
-from torch_geometric.data import Batch
-from torch_geometric.nn.aggr import DegreeScalerAggregation
 
 from symzoo.graph.dense import DenseGraph, SparseGraph, graph_ops
 from symzoo.graph.neural_graph import GraphStructure
 from symzoo.models.layers import GraphEmbedding, mlp, readout_dim, readout_features
+
+if TYPE_CHECKING:  # annotations only: torch-geometric loads when a layer is built
+    from torch_geometric.data import Batch
 
 READOUTS = ("pool", "outputs")
 
@@ -41,6 +44,8 @@ class NGLayer(nn.Module):
     """
 
     def __init__(self, dim: int, degree_histogram: Tensor, dropout: float = 0.0) -> None:
+        from torch_geometric.nn.aggr import DegreeScalerAggregation
+
         super().__init__()
         self.aggregation = DegreeScalerAggregation(
             ["mean", "min", "max", "std"], ["identity", "amplification"], degree_histogram

@@ -40,12 +40,11 @@ from __future__ import annotations
 
 import copy
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch_geometric.data import Batch
 
 from symzoo.graph.dense import DenseGraph, SparseGraph, graph_ops
 from symzoo.graph.neural_graph import GraphStructure, to_batch, to_params
@@ -55,6 +54,9 @@ from symzoo.models.ng_gnn import NGGNN
 from symzoo.models.scalegmn import EPS, Group, Invariant, NodeLayout, ScaleEq
 from symzoo.nets.spec import NetSpec
 from symzoo.nets.symmetry import scaling_group
+
+if TYPE_CHECKING:  # annotations only: torch-geometric loads when a batch is built
+    from torch_geometric.data import Batch
 
 OPERATOR_KINDS = ("scalegmn", "scalegmn_broken", "ngnn")
 

@@ -25,17 +25,19 @@ Reads per-layer normalised features that are divided but not centred (:attr:`Sca
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch_geometric.data import Batch
 
 from symzoo.graph.dense import DenseGraph, SparseGraph, graph_ops
 from symzoo.graph.neural_graph import GraphStructure
 from symzoo.models.layers import GraphEmbedding, mlp, readout_dim, readout_features
 from symzoo.nets.symmetry import scaling_group
+
+if TYPE_CHECKING:  # annotations only: torch-geometric loads when a batch is built
+    from torch_geometric.data import Batch
 
 Group = Literal["sign", "positive"]
 MESSAGES = ("bilinear", "mlp")
