@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from symzoo.models.operators import Finetuner, OperatorArch, PairInvariant, build_operator
+from symzoo.models.operators import Finetuner, OperatorArch, build_operator
 from symzoo.models.saved import load_model, save_model
 from symzoo.nets.functional import batched_forward
 from symzoo.nets.symmetry import random_transform, transform
@@ -115,18 +115,30 @@ def test_every_parameter_learns():
     assert not missing, f"parameters without a gradient: {missing}"
 
 
-def test_pair_invariant_is_invariant_and_safe_at_zero():
-    a, b = torch.randn(5, 4), torch.randn(5, 4)
-    q = torch.rand(5, 1) * 10 + 0.1
-    positive = PairInvariant(4, "positive")
-    torch.testing.assert_close(positive(q * a, q * b), positive(a, b))
-    sign = PairInvariant(4, "sign")
-    torch.testing.assert_close(sign(-a, -b), sign(a, b))
-    zero = torch.zeros(2, 4, requires_grad=True)
-    out = positive(zero, zero)
-    out.sum().backward()
-    assert torch.equal(out, torch.zeros(2, 8)) and torch.isfinite(zero.grad).all()
-    assert torch.equal(PairInvariant(4, "positive", broken=True)(a, b), torch.cat([a, b], 1))
+@pytest.mark.parametrize("group", ["positive", "sign"])
+def test_the_pair_projection_is_invariant_and_is_a_linear_map_of_the_pair_invariant(group):
+    """Scaling a_ji and h_i by the same q_i (positive, or a sign) leaves the projection unchanged; it equals the
+    linear map of the concatenated invariant features it is split from; a zero pair is safe."""
+    from symzoo.graph.dense import SparseGraph
+    from symzoo.models.operators import PairProjection
+
+    torch.manual_seed(0)
+    edge_index = torch.tensor([[0, 1, 2, 0], [3, 3, 4, 4]])  # edges j -> i into nodes 3 and 4
+    graph, proj = SparseGraph(edge_index, 5), PairProjection(4, group)
+    h, a = torch.randn(5, 4), torch.randn(4, 4)
+    q = torch.rand(5, 1) * 10 + 0.1 if group == "positive" else torch.where(torch.rand(5, 1) < 0.5, -1.0, 1.0)
+    torch.testing.assert_close(proj(q[edge_index[1]] * a, q * h, graph), proj(a, h, graph), rtol=1e-5, atol=1e-5)
+    hi = h[edge_index[1]]
+    if group == "sign":
+        features = torch.cat([a * hi, a.abs(), hi.abs()], 1)
+        weight = torch.cat([proj.edge.weight, proj.magnitude.weight, proj.node.weight], 1)
+    else:
+        z = torch.cat([a, hi], 1)
+        features, weight = z / z.norm(dim=1, keepdim=True), torch.cat([proj.edge.weight, proj.node.weight], 1)
+    torch.testing.assert_close(proj(a, h, graph), features @ weight.T + proj.edge.bias, rtol=1e-5, atol=1e-5)
+    zero_a, zero_h = torch.zeros(4, 4, requires_grad=True), torch.zeros(5, 4, requires_grad=True)
+    proj(zero_a, zero_h, graph).sum().backward()
+    assert torch.isfinite(zero_a.grad).all() and torch.isfinite(zero_h.grad).all()
 
 
 def test_a_saved_finetuner_loads_to_the_same_function(tmp_path):

@@ -310,9 +310,12 @@ def sample(
     return field.parameters_of(x)
 
 
-def log_likelihood(field: VelocityField, thetas: Tensor, steps: int, probes: int, seed: int) -> Tensor:
+def log_likelihood(
+    field: VelocityField, thetas: Tensor, steps: int, probes: int, seed: int, exact: bool = False
+) -> Tensor:
     """log p(θ) per network (N,) under a Euclidean flow: the ODE from t = 1 back to 0 with a Hutchinson estimate of
-    the divergence (one Rademacher probe per pass, ``probes`` passes averaged), plus the change of coordinates."""
+    the divergence (one Rademacher probe per pass, ``probes`` passes averaged) or, ``exact``, the divergence itself
+    (P backward passes a step: small networks only), plus the change of coordinates."""
     field.eval()
     device = field.shift.device
     x = field.coordinates(thetas.to(device))
@@ -323,5 +326,8 @@ def log_likelihood(field: VelocityField, thetas: Tensor, steps: int, probes: int
 
     solver = ODESolver(_Wrapped(field))
     with seeded(seed, device):
-        runs = [solver.compute_likelihood(x, log_p0, step_size=1.0 / steps)[1] for _ in range(probes)]
+        runs = [
+            solver.compute_likelihood(x, log_p0, step_size=1.0 / steps, exact_divergence=exact)[1]
+            for _ in range(1 if exact else probes)
+        ]
     return torch.stack(runs).mean(0).detach() - field.log_scale()

@@ -22,8 +22,8 @@ The ScaleGMN-B layer. Hidden node i's state h_i scales by q_i, input and output 
 the edge j → i by q_i / q_j. Per layer, with inv the canonicalisation of :class:`~symzoo.models.scalegmn.Invariant`:
 
 - forward messages: ``a_ji = e_ji ⊙ V h_j`` (scales by q_i), ``m_i = Σ_j a_ji``;
-- per edge, invariant features of the pair (a_ji, h_i) that scale together by q_i (:class:`PairInvariant`), with
-  the canonicalised end states: ``t_ji = SiLU(LN(A u_ji + S [inv(h_j), pos_j] + D [inv(h_i), pos_i]))``;
+- per edge, invariant features of the pair (a_ji, h_i) that scale together by q_i, projected (:class:`PairProjection`:
+  ``u_ji``), with the canonicalised end states: ``t_ji = SiLU(LN(u_ji + S [inv(h_j), pos_j] + D [inv(h_i), pos_i]))``;
 - edge update: ``e_ji ← e_ji + W e_ji ⊙ G t_ji`` (scales by q_i / q_j);
 - backward messages: ``s_j = Σ_i t_ji``, invariant: what the successors of j say about it, canonicalised. (The
   reference's bidirectional ScaleGMN sends reverse messages along reciprocal weights 1/w; that keeps positive-scale
@@ -88,25 +88,30 @@ class OperatorArch:
         return asdict(self)
 
 
-class PairInvariant(nn.Module):
-    """Invariant features of two vectors (a, b) (each (..., d)) that scale together by one group element q.
+class PairProjection(nn.Module):
+    """``W inv(a_ji, h_i) + c`` per edge j → i: a linear map of invariant features of the pair (a_ji, h_i), two
+    vectors that scale together by q_i.
 
-    Positive scalings: ``[a, b] / ||[a, b]||`` (regularised at 0 like :class:`~symzoo.models.scalegmn.Invariant`);
-    sign flips: ``[a ⊙ b, |a|, |b|]`` (the products keep the relative signs); ``broken``: ``[a, b]``.
+    Positive scalings: ``inv = [a, h] / ||[a, h]||`` (regularised at 0 like :class:`~symzoo.models.scalegmn.Invariant`);
+    sign flips: ``inv = [a ⊙ h, |a|, |h|]`` (the products keep the relative signs); ``broken``: ``[a, h]``. The map is
+    split by input, so every term that depends on the node alone is computed once per node and gathered onto its
+    edges (the same function, a third to a half fewer per-edge products).
     """
 
     def __init__(self, dim: int, group: Group, broken: bool = False) -> None:
         super().__init__()
         self.group, self.broken = group, broken
-        self.out_dim = 3 * dim if group == "sign" and not broken else 2 * dim
+        self.edge = nn.Linear(dim, dim)  # the term in a (a ⊙ h for the sign group)
+        self.magnitude = nn.Linear(dim, dim, bias=False) if group == "sign" and not broken else None  # |a|
+        self.node = nn.Linear(dim, dim, bias=False)  # the term in h (|h| for the sign group)
 
-    def forward(self, a: Tensor, b: Tensor) -> Tensor:
+    def forward(self, a: Tensor, h: Tensor, graph: DenseGraph | SparseGraph) -> Tensor:
         if self.broken:
-            return torch.cat([a, b], dim=-1)
+            return self.edge(a) + graph.target(self.node(h))
         if self.group == "sign":
-            return torch.cat([a * b, a.abs(), b.abs()], dim=-1)
-        z = torch.cat([a, b], dim=-1)
-        return z * ((z * z).sum(dim=-1, keepdim=True) + EPS**2).rsqrt()
+            return self.edge(a * graph.target(h)) + self.magnitude(a.abs()) + graph.target(self.node(h.abs()))
+        norms = (a * a).sum(-1, keepdim=True) + graph.target((h * h).sum(-1, keepdim=True)) + EPS**2
+        return (F.linear(a, self.edge.weight) + graph.target(self.node(h))) * norms.rsqrt() + self.edge.bias
 
 
 class ScaleGMNOperatorLayer(nn.Module):
@@ -116,8 +121,7 @@ class ScaleGMNOperatorLayer(nn.Module):
         super().__init__()
         self.value = nn.Linear(dim, dim, bias=False)
         self.node_inv = Invariant(dim, group, broken)
-        self.pair_inv = PairInvariant(dim, group, broken)
-        self.pair_in = nn.Linear(self.pair_inv.out_dim, dim)
+        self.pair = PairProjection(dim, group, broken)
         self.src_in = nn.Linear(self.node_inv.out_dim + dim, dim, bias=False)
         self.dst_in = nn.Linear(self.node_inv.out_dim + dim, dim, bias=False)
         self.edge_norm = nn.LayerNorm(dim)
@@ -132,7 +136,7 @@ class ScaleGMNOperatorLayer(nn.Module):
         ctx = torch.cat([self.node_inv(h), pos], dim=-1)
         a = graph.times_source(e, self.value(h))
         m = graph.sum(a)
-        u = self.pair_in(self.pair_inv(a, graph.target(h)))
+        u = self.pair(a, h, graph)
         t = F.silu(self.edge_norm(graph.add_endpoints(u, self.src_in(ctx), self.dst_in(ctx))))
         e = e + self.edge_lin(e) * self.edge_gate(t)
         s = graph.sum_at_source(t)
