@@ -34,3 +34,11 @@ TABLES: tuple[str, ...] = (
 FIGURES: tuple[str, ...] = ("interpolation", "orbit", "training", "fidelity", "inr_orbit")
 """Everything ``symzoo figures`` draws into ``results/figures/``, each as every one of FORMATS."""
 FORMATS: tuple[str, ...] = ("png", "pdf")
+TIMED: tuple[str, ...] = (
+    "tables/finetune.parquet",
+    "tables/finetune.md",
+    "figures/finetune.png",
+    "figures/finetune.pdf",
+)
+"""The report's outputs that hold wall-clock measurements (the fine-tuning table's seconds per network, the paper's
+Table 1 column): the only ones a second run of the same config changes (``symzoo.report.finetune.TIME_COLUMNS``)."""

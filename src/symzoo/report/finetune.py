@@ -30,6 +30,8 @@ MEASURES = ("initial_accuracy", "accuracy", "max_accuracy", "ce", "loss", "l1", 
             "sparsity", "kl", "agreement", "spearman")  # fmt: skip
 OPERATOR_LABELS = {"scalegmn": "ScaleGMN-B", "scalegmn_broken": "ScaleGMN-B, symmetry broken", "ngnn": "NG-GNN"}
 CONTROL_LABELS = {"initial": "initial networks (control)", "best_train": "best train network (control)"}
+TIME_COLUMNS = ("seconds_per_network", "seconds_per_network_alone", "train_seconds")
+"""Wall-clock measurements (they differ between runs of the same config; every other column does not)."""
 SPEEDUP = 100.0
 """The operator must be at least this many times faster per network than SGD on one network to the same accuracy."""
 

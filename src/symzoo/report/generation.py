@@ -1,5 +1,5 @@
 """The generation table (quality, novelty, diversity, ensembles, likelihood, beside the controls), its targets and
-figures.
+figures. No wall-clock time enters them (the summaries keep it): the same config and seed give the same bytes.
 
 Input: the ``summary.json`` and ``networks.parquet`` of every model and control folder of
 ``results/generate/{zoo}/`` (:mod:`symzoo.stages.generate`). Every number is on the zoo's test images.
@@ -54,7 +54,6 @@ def table(summaries: Mapping[str, Mapping[str, Any]]) -> tuple[pl.DataFrame, pl.
                 "val_accuracy": s["val_accuracy"], "log_p_per_parameter": _float(likelihood.get("per_parameter")),
                 "invariance_gap": _float(likelihood.get("invariance_gap")),
                 "probe_gap": _float(likelihood.get("probe_gap")), "noise_level": _float(s.get("noise_level")),
-                "train_seconds": _float(s.get("train_seconds")), "seconds": s["seconds"],
                 **{f"{k}_accuracy": _float(v["accuracy"]) for k, v in samplers.items()},
                 **{f"{k}_at_least_min_accuracy": _float(v["at_least_min_accuracy"]) for k, v in samplers.items()},
             }
