@@ -77,7 +77,7 @@ def _zoo(**keys) -> dict:
                 "generate": {"models": {"test": {"representation": "raw"}}},
             },
             "generate.models.test",
-            "reserved for a control",
+            "reserved for a baseline or control",
         ),
     ],
 )

@@ -25,18 +25,12 @@ from symzoo.stages import finetune_report
 from symzoo.zoo.rng import network_batches
 from tests.fixtures.tiny_zoo import SPEC, images, write_tiny_zoo
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> tuple[Path, Path]:
     return write_tiny_zoo(tmp_path_factory.mktemp("finetune"))
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def options(**keys) -> dict:

@@ -30,6 +30,9 @@ from symzoo.nets.functional import batched_forward
 from symzoo.nets.spec import NetSpec
 from symzoo.stages.encoder import CHECKPOINT, HISTORY, MODEL, SUMMARY
 from symzoo.stages.encoder import run as fit_autoencoder
+from tests.fixtures.tiny_zoo import images  # Gaussian 4x4 images labelled by a linear map
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 SPEC = NetSpec("mlp", (1, 4, 4), (8,), 4, "tanh")  # 16-8-4, 172 parameters
 N_NETS = 48
@@ -46,18 +49,6 @@ def settings(**keys) -> FitSettings:
 
 
 TINY = settings()
-
-
-def _images(seed: int = 0) -> dict[str, np.ndarray]:
-    """Gaussian 4x4 images labelled by a fixed random linear map (so networks can learn them)."""
-    g = torch.Generator().manual_seed(seed)
-    w = torch.randn(16, 4, generator=g)
-    arrays = {}
-    for split, n in (("train", 256), ("val", 128), ("test", 128)):
-        x = torch.randn(n, 1, 4, 4, generator=g)
-        arrays[f"x_{split}"] = x.numpy()
-        arrays[f"y_{split}"] = (x.flatten(1) @ w).argmax(1).numpy().astype(np.int64)
-    return arrays
 
 
 def _networks(images: dict[str, np.ndarray], seed: int = 0) -> np.ndarray:
@@ -92,22 +83,13 @@ def _models(n: int, splits: list[str] | None = None) -> pl.DataFrame:
     return frame
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny tensors: one thread avoids thread oversubscription on a shared machine (and keeps runs fast)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> tuple[Path, Path]:
     """(zoo dir, image set path) of a 48-network 16-8-4 tanh zoo, split 60/20/20."""
     root = tmp_path_factory.mktemp("fit")
-    images = _images()
-    save_image_set(root / "blobs.npz", images)
-    params, models = finalize_models(_networks(images), _models(N_NETS), pl.lit(True), (0.6, 0.2, 0.2))
+    arrays = images()
+    save_image_set(root / "blobs.npz", arrays)
+    params, models = finalize_models(_networks(arrays), _models(N_NETS), pl.lit(True), (0.6, 0.2, 0.2))
     write_zoo(root / "zoo", SPEC, params, models, {"dataset": "blobs"})
     return root / "zoo", root / "blobs.npz"
 
@@ -207,6 +189,7 @@ import json, sys, torch
 from pathlib import Path
 from symzoo.fit.autoencoder import FitSettings
 from symzoo.stages.encoder import run
+
 torch.set_num_threads(1)
 settings = FitSettings.from_options(json.loads(sys.argv[4]))
 run(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), settings, torch.device("cpu"), progress=False)
@@ -284,7 +267,7 @@ def test_zoo_without_val_networks_is_an_error(data, tmp_path):
 
 def test_image_set_that_does_not_fit_the_spec_is_an_error(data, tmp_path):
     zoo, _ = data
-    arrays = {k: (np.zeros((4, 1, 5, 5), np.float32) if k[0] == "x" else np.zeros(4, np.int64)) for k in _images()}
+    arrays = {k: (np.zeros((4, 1, 5, 5), np.float32) if k[0] == "x" else np.zeros(4, np.int64)) for k in images()}
     save_image_set(tmp_path / "wrong.npz", arrays)
     with pytest.raises(ValueError, match="wrong.npz"):
         _fit((zoo, tmp_path / "wrong.npz"), tmp_path / "enc")

@@ -23,13 +23,7 @@ from symzoo.nets.spec import NetSpec
 from symzoo.nets.symmetry import random_transform, transform
 from tests.test_nets import SPECS, init_params
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize("kind", REPRESENTATIONS)

@@ -77,8 +77,11 @@ def validate(data: dict, definition: str | None = None, where: str = "config") -
         unknown = sorted(set(data["budget"]["encoders"]) - set(data["encoders"]))
         if unknown:
             raise ConfigError(f"{where}: key 'budget.encoders': {unknown} are not among the encoders")
-        _check_finetune(data, f"{where}: key 'finetune.")
-        _check_generate(data, f"{where}: key 'generate.")
+        from symzoo.fit.generation_methods import CONTROLS
+
+        _check_family(data, "finetune", f"{where}: key '", ("sgd", "initial", "best_train"))
+        _check_family(data, "generate", f"{where}: key '", CONTROLS)
+        _check_generate(data, f"{where}: key '")
     elif definition in ("zoo", "zoo_generate"):
         _check_zoo(data, None, f"{where}: key '")
     elif definition == "merge":
@@ -100,77 +103,61 @@ def _check_merge(merge: dict, key: str) -> None:
         )
 
 
-def _check_finetune(data: dict, key: str) -> None:
-    classifiers = [name for name, zoo in data["zoos"].items() if zoo["source"] != "inr"]
-    unknown = sorted(set(data["finetune"]["zoos"] or ()) - set(classifiers))
+FAMILIES = {"finetune": ("operators", "finetune_operator"), "generate": ("models", "generate_model")}
+"""The experiment families run on classifier zoos: their section, the map of named entries in it, and the schema
+definition an entry (with a zoo's overrides applied) must satisfy."""
+
+
+def _classifier_zoos(data: dict) -> list[str]:
+    return [name for name, zoo in data["zoos"].items() if zoo["source"] != "inr"]
+
+
+def _check_family(data: dict, section: str, key: str, reserved: tuple[str, ...]) -> None:
+    """A family's ``zoos`` are classifier zoos, its entries' names are not reserved, and every zoo's overrides name an
+    entry and give a valid one."""
+    entries, definition = FAMILIES[section]
+    classifiers = _classifier_zoos(data)
+    unknown = sorted(set(data[section]["zoos"] or ()) - set(classifiers))
     if unknown:
-        raise ConfigError(f"{key}zoos': {unknown} are not among the classifier zoos {classifiers}")
-    for name in data["finetune"]["operators"]:
-        if name in ("sgd", "initial", "best_train"):
-            raise ConfigError(f"{key}operators.{name}': the name is reserved for a baseline or control")
+        raise ConfigError(f"{key}{section}.zoos': {unknown} are not among the classifier zoos {classifiers}")
+    for name in data[section][entries]:
+        if name in reserved:
+            raise ConfigError(f"{key}{section}.{entries}.{name}': the name is reserved for a baseline or control")
     for zoo in classifiers:
-        own = data["zoos"][zoo].get("finetune", {}).get("operators", {})
-        for name in own:
-            where = key.replace("'finetune.", f"'zoos.{zoo}.finetune.") + f"operators.{name}'"
-            if name not in data["finetune"]["operators"]:
-                raise ConfigError(f"{where}: {name!r} is not among finetune.operators")
-            validate(zoo_finetune(data, zoo)["operators"][name], "finetune_operator", where=where)
+        for name in data["zoos"][zoo].get(section, {}).get(entries, {}):
+            where = f"{key}zoos.{zoo}.{section}.{entries}.{name}'"
+            if name not in data[section][entries]:
+                raise ConfigError(f"{where}: {name!r} is not among {section}.{entries}")
+            validate(zoo_section(data, zoo, section)[entries][name], definition, where=where)
 
 
 def _check_generate(data: dict, key: str) -> None:
-    from symzoo.fit.generation_methods import CONTROLS
-
-    classifiers = [name for name, zoo in data["zoos"].items() if zoo["source"] != "inr"]
-    unknown = sorted(set(data["generate"]["zoos"] or ()) - set(classifiers))
-    if unknown:
-        raise ConfigError(f"{key}zoos': {unknown} are not among the classifier zoos {classifiers}")
     for name, entry in data["generate"]["models"].items():
-        if name in CONTROLS:
-            raise ConfigError(f"{key}models.{name}': the name is reserved for a control")
         if entry["geometry"] == "sphere" and entry["representation"] != "normalized":
-            raise ConfigError(f"{key}models.{name}.geometry': the spheres hold the 'normalized' representation only")
-    for zoo in classifiers:
-        own = data["zoos"][zoo].get("generate", {}).get("models", {})
-        for name in own:
-            where = key.replace("'generate.", f"'zoos.{zoo}.generate.") + f"models.{name}'"
-            if name not in data["generate"]["models"]:
-                raise ConfigError(f"{where}: {name!r} is not among generate.models")
-            validate(zoo_generate(data, zoo)["models"][name], "generate_model", where=where)
+            raise ConfigError(
+                f"{key}generate.models.{name}.geometry': the spheres hold the 'normalized' representation only"
+            )
 
 
-def generate_zoos(data: dict) -> list[str]:
-    """The zoos the generation experiment runs on: ``generate.zoos``, or every classifier zoo."""
-    chosen = data["generate"]["zoos"]
-    return [name for name, zoo in data["zoos"].items() if zoo["source"] != "inr" and (chosen is None or name in chosen)]
+def family_zoos(data: dict, section: str) -> list[str]:
+    """The zoos a family (``finetune``, ``generate``) runs on: its ``zoos``, or every classifier zoo."""
+    chosen = data[section]["zoos"]
+    return [name for name in _classifier_zoos(data) if chosen is None or name in chosen]
 
 
-def zoo_generate(data: dict, zoo: str) -> dict:
-    """The ``generate`` section as it applies to ``zoo``: with the zoo's own overrides of its models' keys."""
-    own = data["zoos"][zoo].get("generate", {}).get("models", {})
-    models = {name: entry | own.get(name, {}) for name, entry in data["generate"]["models"].items()}
-    return data["generate"] | {"models": models}
+def zoo_section(data: dict, zoo: str, section: str) -> dict:
+    """A family's section as it applies to ``zoo``: with the zoo's own overrides (``zoos.<zoo>.<section>``: its keys,
+    and keys of the named entries, e.g. an operator's epochs)."""
+    entries, _ = FAMILIES[section]
+    own = data["zoos"][zoo].get(section, {})
+    merged = {name: entry | own.get(entries, {}).get(name, {}) for name, entry in data[section][entries].items()}
+    return data[section] | {k: v for k, v in own.items() if k != entries} | {entries: merged}
 
 
 def zoo_activation(data: dict, zoo: str) -> str:
     """The activation of a classifier zoo's networks, from its config entry."""
     entry = data["zoos"][zoo]
     return entry["arch"]["activation"] if entry["source"] == "generate" else entry["activation"]
-
-
-def finetune_zoos(data: dict) -> list[str]:
-    """The zoos the fine-tuning experiment runs on: ``finetune.zoos``, or every classifier zoo."""
-    chosen = data["finetune"]["zoos"]
-    return [name for name, zoo in data["zoos"].items() if zoo["source"] != "inr" and (chosen is None or name in chosen)]
-
-
-def zoo_finetune(data: dict, zoo: str) -> dict:
-    """The ``finetune`` section as it applies to ``zoo``: with the zoo's own overrides (``zoos.<zoo>.finetune``:
-    its ``l1``, and keys of an operator's entry)."""
-    own = data["zoos"][zoo].get("finetune", {})
-    operators = {
-        name: entry | own.get("operators", {}).get(name, {}) for name, entry in data["finetune"]["operators"].items()
-    }
-    return data["finetune"] | {k: v for k, v in own.items() if k != "operators"} | {"operators": operators}
 
 
 def zoo_encoder(data: dict, zoo: str, encoder: str) -> dict:

@@ -1,7 +1,7 @@
 # Names the config defines, the wildcard constraints, and every path pattern of results/ (each written once
 # here; rules, params and targets use these constants).
 from symzoo.align.represent import REPRESENTATIONS
-from symzoo.config import finetune_zoos, generate_zoos, zoo_activation
+from symzoo.config import family_zoos, zoo_activation
 from symzoo.fit.finetune_methods import methods as finetune_methods
 from symzoo.fit.generation_methods import CONTROLS as GENERATE_CONTROLS
 from symzoo.fit.generation_methods import models_for, representations_for
@@ -41,7 +41,7 @@ CLASSIFIER_ZOOS = [zoo for zoo in ZOOS if not is_inr_zoo(zoo)]
 accuracy) and the budget curves are for the classifier zoos."""
 
 
-FINETUNE_ZOOS = finetune_zoos(config)
+FINETUNE_ZOOS = family_zoos(config, "finetune")
 FINETUNE_METHODS = finetune_methods(config["finetune"])
 """Single-shot fine-tuning: the methods by name (controls, `sgd_<objective>`, `<operator>_<objective>`)."""
 FINETUNE_SINGLE = [m.name for m in FINETUNE_METHODS.values() if m.kind != "sgd"]
@@ -49,7 +49,7 @@ FINETUNE_SINGLE = [m.name for m in FINETUNE_METHODS.values() if m.kind != "sgd"]
 FINETUNE_FOLDERS = [d for m in FINETUNE_METHODS.values() for d in m.dirs]
 FINETUNE_OBJECTIVES = config["finetune"]["sgd"]["objectives"]
 
-GENERATE_ZOOS = generate_zoos(config)
+GENERATE_ZOOS = family_zoos(config, "generate")
 GENERATE_MODELS = {
     zoo: models_for(config["generate"], zoo_activation(config, zoo))
     for zoo in GENERATE_ZOOS

@@ -4,7 +4,7 @@ import json
 import math
 import os
 
-from symzoo.config import zoo_encoder, zoo_finetune, zoo_generate
+from symzoo.config import zoo_encoder, zoo_section
 from symzoo.merge.methods import encoder_of
 
 
@@ -39,7 +39,7 @@ def budget_options(wildcards):
 
 def finetune_options(wildcards):
     """The finetune section as it applies to the zoo (its own `finetune` overrides)."""
-    return as_json(zoo_finetune(config, wildcards.zoo))
+    return as_json(zoo_section(config, wildcards.zoo, "finetune"))
 
 
 def finetune_method_name(wildcards):
@@ -54,7 +54,7 @@ def finetune_out(wildcards, output):
 
 def generate_options(wildcards):
     """The generate section as it applies to the zoo (its own model overrides)."""
-    return as_json(zoo_generate(config, wildcards.zoo))
+    return as_json(zoo_section(config, wildcards.zoo, "generate"))
 
 
 def generate_represented(wildcards):

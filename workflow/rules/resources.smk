@@ -3,7 +3,7 @@
 # generous estimates, not measurements.
 import math
 
-from symzoo.config import zoo_encoder, zoo_finetune
+from symzoo.config import zoo_encoder, zoo_section
 
 GPU = 0 if config["device"] == "cpu" else 1
 """GPU rules (zoo shards, encoders, interpolation) ask for one GPU unless the config runs on the CPU."""
@@ -61,7 +61,12 @@ def finetune_runtime(wildcards):
     method = FINETUNE_METHODS[wildcards.finetune]
     if method.kind != "operator":
         return 30
-    return 30 + zoo_finetune(config, wildcards.zoo)["operators"][method.entry]["epochs"]
+    return (
+        30
+        + zoo_section(config, wildcards.zoo, "finetune")["operators"][method.entry][
+            "epochs"
+        ]
+    )
 
 
 GPU_JOB = {"gpu": GPU, "mem_mb": 8000, "runtime": 60}

@@ -33,6 +33,7 @@ from torch import Tensor
 
 from symzoo.fit.fidelity import log_probs, paired_kl
 from symzoo.fit.train import OptimSettings, Trained, seeded, train
+from symzoo.models.layers import eval_mode
 from symzoo.models.operators import Finetuner, OperatorArch, build_operator
 from symzoo.nets.functional import batched_forward, evaluate
 from symzoo.nets.spec import NetSpec
@@ -97,13 +98,8 @@ def objective(spec: NetSpec, thetas: Tensor, x: Tensor, y: Tensor, l1: float) ->
 def apply(model: Finetuner, thetas: Tensor, batch_size: int = 256) -> Tensor:
     """The tuned networks (N, P) of ``thetas`` (N, P), in eval mode, ``batch_size`` at a time, on the model's device
     (the result on ``thetas``' device)."""
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model) as device:
         parts = [model(t.to(device)).to(thetas.device) for t in thetas.split(batch_size)]
-    finally:
-        model.train(was_training)
     return torch.cat(parts) if parts else thetas.clone()
 
 

@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from symzoo.fit.train import OptimSettings, Trained, seeded, train
 from symzoo.metrics import regression_metrics
 from symzoo.models.autoencoder import Architecture
+from symzoo.models.layers import eval_mode
 from symzoo.models.predictors import GRAPH_KINDS, build_predictor
 from symzoo.nets.spec import NetSpec
 
@@ -68,14 +69,9 @@ class PredictSettings:
 @torch.no_grad()
 def predict(model: nn.Module, thetas: Tensor, batch_size: int = 256) -> np.ndarray:
     """Predicted accuracies (N,) of networks ``thetas``, in eval mode, on the model's device."""
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model) as device:
         inputs = model.prepare(thetas.to(device))
-        out = [torch.sigmoid(model(inputs[s : s + batch_size])).cpu() for s in range(0, len(inputs), batch_size)]
-    finally:
-        model.train(was_training)
+        out = [torch.sigmoid(model(part)).cpu() for part in inputs.split(batch_size)]
     return torch.cat(out).double().numpy() if out else np.zeros(0)
 
 

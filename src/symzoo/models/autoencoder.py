@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from symzoo.graph.neural_graph import GraphStructure, to_batch
 from symzoo.graph.stats import LayerStats, normalize
-from symzoo.models.layers import mlp
+from symzoo.models.layers import eval_mode, mlp
 from symzoo.models.ng_gnn import NGGNN
 from symzoo.models.saved import load_model, save_model
 from symzoo.models.scalegmn import ScaleGMN
@@ -200,11 +200,6 @@ def reconstruct(ae: Autoencoder, thetas: Tensor, batch_size: int = 256) -> Tenso
     """
     if thetas.ndim != 2 or thetas.shape[1] != ae.spec.num_params:
         raise ValueError(f"reconstruct: expected thetas of shape (N, {ae.spec.num_params}), got {tuple(thetas.shape)}")
-    device = next(ae.parameters()).device
-    was_training = ae.training
-    ae.eval()
-    try:
-        parts = [ae(thetas[s : s + batch_size].to(device)).to(thetas.device) for s in range(0, len(thetas), batch_size)]
-    finally:
-        ae.train(was_training)
+    with eval_mode(ae) as device:
+        parts = [ae(t.to(device)).to(thetas.device) for t in thetas.split(batch_size)]
     return torch.cat(parts) if parts else thetas.new_zeros(0, ae.spec.num_params)

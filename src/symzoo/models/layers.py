@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 import torch
@@ -12,6 +13,17 @@ from symzoo.graph.neural_graph import GraphStructure
 
 if TYPE_CHECKING:  # annotations only: torch-geometric loads when a graph model runs
     from torch_geometric.data import Batch
+
+
+@contextlib.contextmanager
+def eval_mode(model: nn.Module) -> Iterator[torch.device]:
+    """Run a block with ``model`` in eval mode (its mode restored afterwards); yields the model's device."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield next(model.parameters()).device
+    finally:
+        model.train(was_training)
 
 
 def mlp(dims: Sequence[int], dropout: float = 0.0, bias: bool = True, norm: bool = False) -> nn.Sequential:

@@ -261,6 +261,23 @@ def one_model(args: argparse.Namespace, device: torch.device) -> tuple[str, Auto
     return next(iter(load_models(models, device).items()), None)
 
 
+def add_report(p: argparse.ArgumentParser, what: str) -> None:
+    """A report stage's inputs and outputs: ``--results ZOO/NAME=DIR`` (repeated; ``what`` the folders) and the
+    ``--tables`` and ``--figures`` folders."""
+    add_named(p, "--results", "ZOO/NAME=DIR", what, required=True)
+    p.add_argument("--tables", required=True, type=Path, help="results/tables")
+    p.add_argument("--figures", required=True, type=Path, help="results/figures")
+
+
+def results_by_zoo(args: argparse.Namespace) -> dict[str, Path]:
+    """The ``--results`` of a report stage, each named ``ZOO/NAME`` (an error names one that is not)."""
+    results = named(args, "--results")
+    for name in results:
+        if "/" not in name:
+            raise ValueError(f"--results {name}=...: expected ZOO/NAME=DIR")
+    return results
+
+
 def add_zoo(p: argparse.ArgumentParser, help: str = "zoo directory (results/zoo/<name>)") -> None:
     p.add_argument("--zoo", required=True, type=Path, help=help)
 

@@ -24,20 +24,15 @@ HISTORY = "history.parquet"
 
 
 def arguments(p: argparse.ArgumentParser) -> None:
-    common.add_named(p, "--results", "ZOO/METHOD=DIR", "a method folder of `symzoo finetune`", required=True)
-    p.add_argument("--tables", required=True, type=Path, help="results/tables")
-    p.add_argument("--figures", required=True, type=Path, help="results/figures")
+    common.add_report(p, "a method folder of `symzoo finetune`")
 
 
 def main(args: argparse.Namespace) -> None:
-    print(run(common.named(args, "--results"), args.tables, args.figures))
+    print(run(common.results_by_zoo(args), args.tables, args.figures))
 
 
 def run(results: Mapping[str, Path], tables_dir: Path, figures_dir: Path) -> str:
     """``results``: ``zoo/method=DIR`` of every method folder."""
-    for name in results:
-        if "/" not in name:
-            raise ValueError(f"--results {name}=...: expected ZOO/METHOD=DIR")
     frame = table({name: read_summary(Path(folder) / "summary.json") for name, folder in results.items()})
     histories = [
         read_table(Path(folder) / HISTORY, "history table").with_columns(

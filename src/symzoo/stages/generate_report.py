@@ -23,20 +23,15 @@ FIGURES = ("generation_accuracy", "generation_novelty", "generation_bma")
 
 
 def arguments(p: argparse.ArgumentParser) -> None:
-    common.add_named(p, "--results", "ZOO/MODEL=DIR", "a model or control folder of `symzoo generate`", required=True)
-    p.add_argument("--tables", required=True, type=Path, help="results/tables")
-    p.add_argument("--figures", required=True, type=Path, help="results/figures")
+    common.add_report(p, "a model or control folder of `symzoo generate`")
 
 
 def main(args: argparse.Namespace) -> None:
-    print(run(common.named(args, "--results"), args.tables, args.figures))
+    print(run(common.results_by_zoo(args), args.tables, args.figures))
 
 
 def run(results: Mapping[str, Path], tables_dir: Path, figures_dir: Path) -> str:
     """``results``: ``zoo/model=DIR`` of every folder."""
-    for name in results:
-        if "/" not in name:
-            raise ValueError(f"--results {name}=...: expected ZOO/MODEL=DIR")
     frame, ens = table({name: read_summary(Path(folder) / "summary.json") for name, folder in results.items()})
     networks = pl.concat(
         [
