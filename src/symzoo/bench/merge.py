@@ -13,6 +13,13 @@ The two are called in turns (A, B, A, B, ...) ``repeats`` times each; medians ar
 ``batched_over_loop`` = loop / batched (above 1: the batched path is faster). The two sides' losses are checked
 to agree.
 
+Where the time goes on a CPU (torch.profiler, 1 thread): tanh, log-softmax and the matmuls, i.e. the same
+elementwise work on both sides, memory-bound. Batching alone is therefore on par with the loop on a CPU, and
+only when a pass fits the cache (:data:`~symzoo.merge.interpolate.CPU_PASS_BYTES`; 256 MB passes were 0.53-0.66x
+the loop). The batched path's lead comes from its log-probabilities (:func:`~symzoo.merge.interpolate.log_probs`:
+logits - logsumexp, where the loop calls ``F.log_softmax``, 2-3x slower over 10 classes) and from summing KL,
+loss and accuracy as contractions. Measured (10 runs, 2 idle cores): 1.07-1.20 on 1 thread, 1.15-1.31 on 2.
+
 Memory, on the Small CNN Zoo shape (where one pass's activations are large): the peak memory of ``curves`` for
 ``memory_pairs`` (default 5 and 20) pairs, over the memory before it, measured on CUDA as
 ``torch.cuda.max_memory_allocated`` and on a CPU as the peak resident memory of a fresh child process. Passes
@@ -31,7 +38,7 @@ from torch import nn
 from symzoo.bench.child import in_child
 from symzoo.bench.encode import random_params
 from symzoo.bench.timing import device_label, interleaved_medians
-from symzoo.merge.interpolate import PASS_BYTES, alphas, curves, interpolate, plan_passes
+from symzoo.merge.interpolate import alphas, curves, interpolate, pass_bytes, plan_passes
 from symzoo.nets.functional import activation_floats
 from symzoo.nets.spec import NetSpec, small_cnn_zoo_spec
 
@@ -88,7 +95,7 @@ def _curves_peak_bytes(pairs: int, images: int, budget: int, device_name: str) -
     return 0
 
 
-def memory_per_pass(device: torch.device, pairs: tuple[int, ...], images: int, budget: int = PASS_BYTES) -> list[dict]:
+def memory_per_pass(device: torch.device, pairs: tuple[int, ...], images: int, budget: int) -> list[dict]:
     """For each pair count: the planned pass (pairs and images per pass, bytes of its largest activation) and
     the measured peak bytes of ``curves`` (see the module docstring)."""
     spec, k = small_cnn_zoo_spec(), 21
@@ -121,11 +128,13 @@ def bench_merge(
     repeats: int = 5,
     memory_pairs: tuple[int, ...] = (5, 20),
     memory_images: int = 500,
-    budget: int = PASS_BYTES,
+    budget: int | None = None,
 ) -> dict:
     """Speed (batched vs loop, medians of ``repeats`` interleaved calls) and memory per pass; see the module
-    docstring. ``budget``: the bytes a pass's largest activation may take (the stage's default)."""
+    docstring. ``budget``: the bytes a pass's largest activation may take (default the stage's,
+    :func:`~symzoo.merge.interpolate.pass_bytes` of the device)."""
     device = torch.device(device)
+    budget = pass_bytes(device) if budget is None else budget
     spec = MLP_ZOO_SPEC
     a, b, x, y = _problem(spec, pairs, images, device)
     alpha = alphas(n_alphas)

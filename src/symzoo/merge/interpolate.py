@@ -88,7 +88,24 @@ def interpolate(a: torch.Tensor, b: torch.Tensor, alpha: torch.Tensor) -> torch.
 
 
 PASS_BYTES = 256 * 2**20
-"""Memory of one evaluation pass: the largest activation of its networks x images (about 3x that in total)."""
+"""Memory of one evaluation pass on a GPU: the largest activation of its networks x images (about 3x that in total)."""
+CPU_PASS_BYTES = 32 * 2**20
+"""On a CPU a pass is kept small (the Small MLP Zoo bench: one pair's 21 alphas on all 5,000 images): with 256 MB
+passes the batched curves took 1.7-3.0 s where the per-network loop took 0.95-1.8 s (`symzoo bench merge`: every
+elementwise op streamed through memory); with 32 MB passes they take what the loop takes or less, and memory stays
+flat in the number of pairs."""
+
+
+def pass_bytes(device: torch.device | str) -> int:
+    """The activation bytes of one evaluation pass on ``device``: :data:`PASS_BYTES` on a GPU, the cache-sized
+    :data:`CPU_PASS_BYTES` on a CPU."""
+    return CPU_PASS_BYTES if torch.device(device).type == "cpu" else PASS_BYTES
+
+
+def log_probs(logits: torch.Tensor) -> torch.Tensor:
+    """``F.log_softmax(logits, -1)`` computed as logits - logsumexp: the same values, and on a CPU 2-3x faster
+    over a last dimension of a few classes (torch 2.13's log_softmax kernel vectorises along that dimension)."""
+    return logits - torch.logsumexp(logits, dim=-1, keepdim=True)
 
 
 def plan_passes(spec: NetSpec, k: int, n_images: int, budget: int = PASS_BYTES) -> tuple[int, int]:
@@ -111,24 +128,26 @@ def curves(
     y: torch.Tensor,
     ref_a: torch.Tensor | None = None,
     ref_b: torch.Tensor | None = None,
-    budget: int = PASS_BYTES,
+    budget: int | None = None,
 ) -> dict[str, torch.Tensor]:
     """Along the segments from a to b (n, P) at weights alpha (K,), on images x with labels y: ``loss``
     (cross-entropy) and ``score`` (accuracy), and, against reference networks ``ref_a`` / ``ref_b`` (n, P; default
     a / b, e.g. the original networks when a and b are their reconstructions), ``dist_a`` / ``dist_b``: the mean
-    KL(ref || path network) over images. Each value is (n, K). INR zoos: see the module docstring.
+    KL(ref || path network) over images. Each value is (n, K). INR zoos: see the module docstring. ``budget``: the
+    bytes of one pass's largest activation (default :func:`pass_bytes` of the device).
 
     All K alphas of a group of pairs run in one pass. The first layer is linear in the parameters, so it is
     computed once for each end and mixed, (1 - alpha) z_A + alpha z_B, instead of K times; passes are sized by
     :func:`plan_passes`.
     """
     ref_a, ref_b = (a if ref_a is None else ref_a), (b if ref_b is None else ref_b)
+    budget = pass_bytes(a.device) if budget is None else budget
     if spec.is_inr:
         return _render_curves(spec, a, b, alpha, x, y, ref_a, ref_b, budget)
     n, k = len(a), len(alpha)
     out = {name: torch.zeros(n, k, dtype=torch.float64, device=a.device) for name in CURVE_VALUES}
     per_pass, batch_size = plan_passes(spec, k, len(x), budget)
-    mix = alpha.to(a.device, a.dtype).view(1, k, *([1] * (1 + len(spec.hidden_shapes()[0]))))
+    weights = torch.stack([1 - alpha, alpha], dim=1).to(a.device, a.dtype)  # (K, 2): how much of each end
     first = torch.vmap(first_layer, in_dims=(None, 0, None))
     rest = torch.vmap(forward_from_first, in_dims=(None, 0, 0))
     for s in range(0, n, per_pass):
@@ -138,19 +157,25 @@ def curves(
         g = len(refs) // 2
         for i in range(0, len(x), batch_size):
             xb, yb = x[i : i + batch_size], y[i : i + batch_size]
-            z_a, z_b = first(spec, a[group], xb).unsqueeze(1), first(spec, b[group], xb).unsqueeze(1)
-            z = ((1 - mix) * z_a + mix * z_b).flatten(0, 1)  # (g * K, B, ...)
+            ends = torch.stack([first(spec, a[group], xb), first(spec, b[group], xb)], dim=1)  # (g, 2, B, ...)
+            z = (weights @ ends.flatten(2)).view(g * k, *ends.shape[2:])  # (g * K, B, ...): one product mixes them
             logits = rest(spec, path, z).unflatten(0, (g, k))  # (g, K, B, C)
-            logp = F.log_softmax(logits, dim=-1)
-            ref = F.log_softmax(batched_forward(spec, refs, xb), dim=-1).unflatten(0, (2, g)).unsqueeze(2)
+            logp = log_probs(logits).flatten(2)  # (g, K, B * C)
+            ref = F.log_softmax(batched_forward(spec, refs, xb), dim=-1).unflatten(0, (2, g)).flatten(2)
+            p_ref = ref.exp()  # (2, g, B * C)
+            # sums over the batch's images as contractions over (image, class): one matmul each, no (g, K, B, C)
+            # temporaries; KL(ref || path) summed = sum p_ref log p_ref - sum p_ref log p_path
+            cross = torch.einsum("rgn,gkn->rgk", p_ref, logp)
+            dist = (p_ref * ref).sum(-1, keepdim=True) - cross
+            onehot = F.one_hot(yb, logits.shape[-1]).to(logp.dtype).flatten()
             values = {
-                "loss": -logp.gather(-1, yb.view(1, 1, -1, 1).expand(g, k, -1, 1)).squeeze(-1),
-                "score": (logits.argmax(-1) == yb).to(logp.dtype),
-                "dist_a": (ref[0].exp() * (ref[0] - logp)).sum(-1),
-                "dist_b": (ref[1].exp() * (ref[1] - logp)).sum(-1),
+                "loss": -(logp @ onehot),
+                "score": (logits.argmax(-1) == yb).sum(-1),
+                "dist_a": dist[0],
+                "dist_b": dist[1],
             }
             for name, value in values.items():
-                out[name][group] += value.sum(-1).double()
+                out[name][group] += value.double()
     return {name: (value / len(x)) for name, value in out.items()}
 
 
