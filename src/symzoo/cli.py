@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "originals": ("symzoo.stages.originals", "the loss and score of every pair's original networks, once per zoo"),
     "endpoints": ("symzoo.stages.endpoints", "the two networks of every pair to interpolate between, for one method"),
     "interpolate": ("symzoo.stages.interpolate", "loss, score and distance from the originals along each pair's path"),
+    "merge-many": ("symzoo.stages.merge_many", "merge groups of K networks into one by every method (and MergeMany)"),
     "orbit": ("symzoo.stages.orbit", "interpolate networks with random symmetry transforms of themselves, per method"),
     "fidelity": ("symzoo.stages.fidelity", "fidelity of an autoencoder's reconstructions (or of the controls)"),
     "tables": ("symzoo.stages.tables", "barrier tables (per pair, aggregated, markdown) from the interpolation curves"),

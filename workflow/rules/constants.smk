@@ -5,7 +5,7 @@ from symzoo.config import family_zoos, zoo_activation
 from symzoo.fit.finetune_methods import methods as finetune_methods
 from symzoo.fit.generation_methods import CONTROLS as GENERATE_CONTROLS
 from symzoo.fit.generation_methods import models_for, representations_for
-from symzoo.merge.methods import MEDOID, autoencoder_method
+from symzoo.merge.methods import MEDOID, autoencoder_method, autoencoder_methods
 from symzoo.report import FIGURES as FIGURE_NAMES
 from symzoo.report import FORMATS, METRICS_DIR
 
@@ -15,7 +15,7 @@ ENCODERS = list(config["encoders"])
 METHODS = [
     *config["merge"]["methods"],
     MEDOID,
-    *[autoencoder_method(encoder) for encoder in ENCODERS],
+    *[method for encoder in ENCODERS for method in autoencoder_methods(encoder)],
 ]
 PREDICTORS = list(config["predict"]["models"])
 SEEDS = config["predict"]["seeds"]
@@ -124,6 +124,7 @@ ENDPOINTS = f"{MERGE_DIR}/{{method}}/endpoints.npy"
 CURVES = f"{MERGE_DIR}/{{method}}/curves.parquet"
 ORBIT = f"{MERGE_DIR}/orbit.parquet"
 ORIGINALS = f"{MERGE_DIR}/originals.parquet"
+MERGE_MANY = f"{MERGE_DIR}/merge_many.parquet"
 MEDOID_RECORD = f"{MERGE_DIR}/medoid.json"
 FIDELITY_TABLE = "results/fidelity/{zoo}/{name}.parquet"
 """The fidelity of an encoder's reconstructions (`name` the encoder) or of the controls (`name` CONTROLS)."""

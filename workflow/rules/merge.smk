@@ -137,6 +137,33 @@ rule orbit:
         " --medoid {input.medoid} --out {output} --device {params.device} > {log} 2>&1"
 
 
+rule merge_many:
+    """Groups of K test networks merged into one by every method and by Re-Basin's MergeMany (classifier zoos)."""
+    input:
+        zoo=ZOO_FILES,
+        data=zoo_dataset,
+        models=expand(ENCODER_MODEL, encoder=ENCODERS, allow_missing=True),
+        medoid=MEDOID_RECORD,
+    output:
+        MERGE_MANY,
+    log:
+        "results/logs/merge/{zoo}/merge_many.log",
+    threads: 1
+    resources:
+        **CPU_JOB,
+    params:
+        options=options("merge"),
+        zoo=input_dir("zoo"),
+        models=lambda w, input: [
+            f"--model {autoencoder_method(e)}={m}"
+            for e, m in zip(ENCODERS, input.models)
+        ],
+        device=config["device"],
+    shell:
+        "symzoo --threads {threads} merge-many --options {params.options:q} --zoo {params.zoo} --data {input.data}"
+        " {params.models} --medoid {input.medoid} --out {output} --device {params.device} > {log} 2>&1"
+
+
 rule fidelity:
     """Fidelity of one autoencoder's reconstructions on the train and test networks (test images)."""
     input:

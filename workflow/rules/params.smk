@@ -5,7 +5,7 @@ import math
 import os
 
 from symzoo.config import zoo_encoder, zoo_section
-from symzoo.merge.methods import encoder_of
+from symzoo.merge.methods import NEEDS_MEDOID, encoder_of
 
 
 def as_json(value):
@@ -192,8 +192,12 @@ def autoencoder_model(wildcards):
 
 
 def medoid_record(wildcards):
-    """The medoid.json the medoid method needs (nothing for the other methods)."""
-    return MEDOID_RECORD.format(zoo=wildcards.zoo) if wildcards.method == MEDOID else []
+    """The medoid.json the medoid control and align_reference need (nothing for the other methods)."""
+    return (
+        MEDOID_RECORD.format(zoo=wildcards.zoo)
+        if wildcards.method in NEEDS_MEDOID
+        else []
+    )
 
 
 def probe_model(wildcards):

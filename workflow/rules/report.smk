@@ -5,6 +5,7 @@ rule tables:
         orbit=ALL_ORBITS,
         histories=expand(ENCODER_HISTORY, zoo=ZOOS, encoder=ENCODERS),
         fidelity=ALL_FIDELITY,
+        many=ALL_MERGE_MANY,
     output:
         with_captions(ALL_TABLES),
         metrics=ALL_METRICS,
@@ -18,10 +19,11 @@ rule tables:
         orbit=named("{zoo}", ORBIT, zoo=ZOOS),
         histories=named("{zoo}/{encoder}", ENCODER_HISTORY, zoo=ZOOS, encoder=ENCODERS),
         fidelity=named("{zoo}/{name}", FIDELITY_TABLE, zoo=ZOOS, name=FIDELITY),
+        many=named("{zoo}", MERGE_MANY, zoo=CLASSIFIER_ZOOS),
         out=output_dir,
     shell:
         "symzoo --threads {threads} tables --curves {params.curves} --orbit {params.orbit} --history {params.histories}"
-        " --fidelity {params.fidelity} --out-dir {params.out} > {log} 2>&1"
+        " --fidelity {params.fidelity} --many {params.many} --out-dir {params.out} > {log} 2>&1"
 
 
 rule figures:

@@ -8,6 +8,7 @@ ALL_METRICS = expand(METRICS, zoo=ZOOS)
 ALL_CURVES = expand(CURVES, zoo=ZOOS, method=METHODS)
 ALL_ORBITS = expand(ORBIT, zoo=ZOOS)
 ALL_FIDELITY = expand(FIDELITY_TABLE, zoo=ZOOS, name=FIDELITY)
+ALL_MERGE_MANY = expand(MERGE_MANY, zoo=CLASSIFIER_ZOOS)
 
 PREDICT_TARGETS = expand(
     PREDICTIONS, zoo=CLASSIFIER_ZOOS, predictor=PREDICTORS, seed=SEEDS
@@ -60,7 +61,7 @@ STAGES = {
         for encoder in ENCODERS
         for f in expand(ENCODER_FILES, zoo=zoo, encoder=encoder)
     ],
-    "merge": [*ALL_CURVES, *ALL_ORBITS, *ALL_FIDELITY],
+    "merge": [*ALL_CURVES, *ALL_ORBITS, *ALL_FIDELITY, *ALL_MERGE_MANY],
     "report": [
         *ALL_TABLES,
         *ALL_METRICS,

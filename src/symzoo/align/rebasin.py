@@ -152,6 +152,44 @@ def weight_matching(
     )
 
 
+def stack_elements(elements: list[Transform]) -> Transform:
+    """One Transform with batch dim N from N unbatched ones."""
+    return Transform(
+        tuple(torch.stack([g.perms[i] for g in elements]) for i in range(len(elements[0].perms))),
+        tuple(torch.stack([g.scales[i] for g in elements]) for i in range(len(elements[0].scales))),
+    )
+
+
+def match_each(
+    spec: NetSpec, thetas: torch.Tensor, references: torch.Tensor, signs: bool | None = None, seed: int = 0
+) -> Transform:
+    """Per network, the element matching ``thetas[i]`` (N, P) to its own reference ``references[i]`` (N, P), or
+    all to one reference (P,): :func:`weight_matching` with permutations, and sign flips when ``signs`` (default:
+    when the activation's scaling group is the sign, i.e. Re-Basin's group). One assignment problem per network,
+    so a zoo costs N, not the N (N - 1) / 2 of all its pairs. Returns a Transform with batch dim N (CPU, float64).
+    """
+    if thetas.ndim != 2:
+        raise ValueError(f"match_each: expected networks (N, {spec.num_params}), got {tuple(thetas.shape)}")
+    thetas = thetas.detach().to("cpu", torch.float64)
+    references = references.detach().to("cpu", torch.float64).expand_as(thetas)
+    if not len(thetas):
+        return Transform.identity(spec, (0,), dtype=thetas.dtype)
+    signs = scaling_group(spec) == "sign" if signs is None else signs
+    return stack_elements(
+        [
+            weight_matching(spec, ref, theta, scaling=signs, generator=torch.Generator().manual_seed(seed))
+            for theta, ref in zip(thetas, references)
+        ]
+    )
+
+
+def align_each(spec: NetSpec, thetas: torch.Tensor, references: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """Networks ``thetas`` (N, P), each moved by its group element of :func:`match_each` (Re-Basin's group) onto
+    its reference (``references`` (N, P), or one (P,) for all): the same functions, in the references' frame."""
+    g = match_each(spec, thetas, references, seed=seed)
+    return transform(spec, thetas.detach().to("cpu", torch.float64), g).to(thetas.device, thetas.dtype)
+
+
 def align_pair(
     spec: NetSpec,
     theta_a: torch.Tensor,

@@ -20,18 +20,11 @@ from __future__ import annotations
 import torch
 
 from symzoo.align.canonical import normalizing_transform
-from symzoo.align.rebasin import weight_matching
+from symzoo.align.rebasin import match_each
 from symzoo.nets.spec import NetSpec
 from symzoo.nets.symmetry import Transform, compose, inverse, scaling_group, transform
 
 REPRESENTATIONS = ("raw", "aligned", "normalized")
-
-
-def _stack(elements: list[Transform]) -> Transform:
-    return Transform(
-        tuple(torch.stack([g.perms[i] for g in elements]) for i in range(len(elements[0].perms))),
-        tuple(torch.stack([g.scales[i] for g in elements]) for i in range(len(elements[0].scales))),
-    )
 
 
 def represent(
@@ -49,13 +42,8 @@ def represent(
     if kind == "normalized":
         g = normalizing_transform(spec, thetas)
         reference = transform(spec, reference, normalizing_transform(spec, reference))
-    start = transform(spec, thetas, g)
     signs = kind == "aligned" and scaling_group(spec) == "sign"
-    matched = [
-        weight_matching(spec, reference, theta, scaling=signs, generator=torch.Generator().manual_seed(seed))
-        for theta in start
-    ]
-    g = compose(spec, g, _stack(matched))
+    g = compose(spec, g, match_each(spec, transform(spec, thetas, g), reference, signs, seed))
     return transform(spec, thetas, g).float(), g
 
 

@@ -18,7 +18,9 @@ it. With the original networks' losses L_A, L_B and the distance of each path ne
   originals' losses (negative when the path is better than the originals);
 - ``endpoint_dist``: mean of dist(A, endpoint A) and dist(B, endpoint B) (0 for exact alignments);
 - ``endpoint_score_gap``: mean of score(endpoint) - score(original) over both ends;
-- ``mid_dist``: the midpoint's (alpha nearest 0.5) mean distance from its two parents A and B.
+- ``mid_dist``: the midpoint's (alpha nearest 0.5) mean distance from its two parents A and B;
+- ``mid_score_gap``: the midpoint's score minus the better original's (0 or above: the merge keeps the better
+  parent's score).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import polars as pl
 from scipy import stats
 
 BARRIERS = ("loss_barrier", "loss_barrier_mid", "score_barrier", "score_barrier_mid")
-FIDELITY = ("loss_barrier_orig", "endpoint_dist", "endpoint_score_gap", "mid_dist")
+FIDELITY = ("loss_barrier_orig", "endpoint_dist", "endpoint_score_gap", "mid_dist", "mid_score_gap")
 METRICS = (*BARRIERS, *FIDELITY)
 
 
@@ -76,6 +78,9 @@ def pair_barriers(curves: pl.DataFrame, by: list[str] | tuple[str, ...] = ("pair
             ((dist_a0 + dist_b1) / 2).alias("endpoint_dist"),
             ((score0 - orig_score_a + score1 - orig_score_b) / 2).alias("endpoint_score_gap"),
             ((pl.col("dist_a").gather(middle).first() + pl.col("dist_b").gather(middle).first()) / 2).alias("mid_dist"),
+            (pl.col("score").gather(middle).first() - pl.max_horizontal(orig_score_a, orig_score_b)).alias(
+                "mid_score_gap"
+            ),
             loss0.alias("loss_a"),
             loss1.alias("loss_b"),
             score0.alias("score_a"),

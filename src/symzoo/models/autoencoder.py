@@ -191,15 +191,35 @@ def load_autoencoder(path: str | Path, device: str | torch.device = "cpu") -> Au
     return load_model(path, Autoencoder, device)
 
 
-@torch.no_grad()
+def _batched(ae: Autoencoder, step, inputs: Tensor, width: int, batch_size: int) -> Tensor:
+    """``step`` over ``inputs`` ``batch_size`` rows at a time, in eval mode and without gradients, on the model's
+    device; the result (N, width) comes back on ``inputs``' device."""
+    with torch.no_grad(), eval_mode(ae) as device:
+        parts = [step(t.to(device)).to(inputs.device) for t in inputs.split(batch_size)]
+    return torch.cat(parts) if parts else inputs.new_zeros(0, width)
+
+
+def _check_networks(ae: Autoencoder, thetas: Tensor, what: str) -> None:
+    if thetas.ndim != 2 or thetas.shape[1] != ae.spec.num_params:
+        raise ValueError(f"{what}: expected thetas of shape (N, {ae.spec.num_params}), got {tuple(thetas.shape)}")
+
+
+def latents(ae: Autoencoder, thetas: Tensor, batch_size: int = 256) -> Tensor:
+    """Latents (N, latent) of networks ``thetas`` (N, P) (eval mode, no gradients; see :func:`reconstruct`)."""
+    _check_networks(ae, thetas, "latents")
+    return _batched(ae, ae.encode, thetas, ae.encoder.latent, batch_size)
+
+
+def decode_latents(ae: Autoencoder, z: Tensor, batch_size: int = 256) -> Tensor:
+    """Networks (N, P) decoded from latents ``z`` (N, latent) (eval mode, no gradients)."""
+    return _batched(ae, ae.decode, z, ae.spec.num_params, batch_size)
+
+
 def reconstruct(ae: Autoencoder, thetas: Tensor, batch_size: int = 256) -> Tensor:
     """Reconstructions (N, P) of networks ``thetas`` (N, P), ``batch_size`` at a time, without gradients.
 
     Runs in eval mode (the model's mode is restored afterwards); batches go to the model's device and the
     result comes back on ``thetas``' device.
     """
-    if thetas.ndim != 2 or thetas.shape[1] != ae.spec.num_params:
-        raise ValueError(f"reconstruct: expected thetas of shape (N, {ae.spec.num_params}), got {tuple(thetas.shape)}")
-    with eval_mode(ae) as device:
-        parts = [ae(t.to(device)).to(thetas.device) for t in thetas.split(batch_size)]
-    return torch.cat(parts) if parts else thetas.new_zeros(0, ae.spec.num_params)
+    _check_networks(ae, thetas, "reconstruct")
+    return _batched(ae, ae, thetas, ae.spec.num_params, batch_size)

@@ -6,6 +6,9 @@
 - ``orbit``: barriers of a network against a random symmetry transform of itself, per method and kind;
 - ``training``: the encoders' validation fidelity (KL and identifiability) against optimizer steps;
 - ``fidelity``: KL(orig || recon) and identifiability of each autoencoder beside the controls (test networks);
+- ``merge_many``: merging K networks into one: the merged network's test accuracy and its KL from the parents
+  against K, mean ± 95% CI over groups, a line per method, the parents' mean and best accuracy dashed, a column
+  per classifier zoo;
 - ``inr_orbit``: the paper's INR appendix figure: render MSE against the ground truth along the orbit
   interpolation, mean ± std over runs, panels P / D / PD, a line per method (naive, linear assignment, the
   autoencoders, and the medoid control: one train INR for every input), with the noisy copies' own MSE as a
@@ -206,11 +209,41 @@ def inr_orbit_figure(orbit: pl.DataFrame) -> plt.Figure:
     return fig
 
 
+def merge_many_figure(many: pl.DataFrame) -> plt.Figure:
+    zoos = many["zoo"].unique(maintain_order=True).to_list()
+    data = many.with_columns(pl.col("method").map_elements(label, return_dtype=pl.String)).to_pandas()
+    colours = palette(many["method"].unique().to_list())
+    fig, axes = plt.subplots(2, len(zoos), figsize=(5 * len(zoos), 7), squeeze=False, sharex=True)
+    for j, zoo in enumerate(zoos):
+        rows = data[data.zoo == zoo]
+        for i, (metric, ylabel) in enumerate((("accuracy", "test accuracy"), ("dist", "KL(parent ‖ merged)"))):
+            ax = axes[i, j]
+            last = i == 0 and j == len(zoos) - 1
+            sns.lineplot(
+                data=rows, x="k", y=metric, hue="method", palette=colours, errorbar=("ci", 95), seed=0, marker="o",
+                ax=ax, legend=last,
+            )  # fmt: skip
+            if metric == "accuracy":
+                parents = rows.groupby("k")[["parents_mean_accuracy", "parents_best_accuracy"]].mean()
+                ax.plot(parents.index, parents.parents_mean_accuracy, "k--", label="parents' mean" if last else None)
+                ax.plot(parents.index, parents.parents_best_accuracy, "k:", label="best parent" if last else None)
+            ks = sorted(rows.k.unique())
+            ax.set(xscale="log", xlabel="K (networks merged)" if i == 1 else "", ylabel=ylabel)
+            ax.set(title=zoo if i == 0 else "")
+            ax.set_xticks(ks, [str(k) for k in ks])
+    if len(zoos):
+        axes[0, -1].legend(title="method", loc="upper left", bbox_to_anchor=(1.02, 1))
+    fig.suptitle("Merging K networks into one (mean, 95% CI over groups; dashed: the parents' mean, dotted: the best)")
+    fig.tight_layout()
+    return fig
+
+
 DRAW = {
     "interpolation": (out.CURVES, interpolation_figure),
     "orbit": (out.ORBIT, orbit_figure),
     "training": (out.TRAINING, training_figure),
     "fidelity": (out.FIDELITY, fidelity_figure),
+    "merge_many": (out.MERGE_MANY, merge_many_figure),
     "inr_orbit": (out.ORBIT_CURVES, inr_orbit_figure),
 }
 """Each figure of :data:`symzoo.report.FIGURES`: the table it is drawn from and how."""

@@ -19,6 +19,9 @@ import polars as pl
 import symzoo.report as out
 from symzoo.merge.barrier import BARRIERS, METRICS, aggregate, markdown, pair_barriers
 from symzoo.merge.methods import AE_PREFIX, MEDOID
+from symzoo.report import mark
+from symzoo.report.merge_many import EXPLANATION as MANY_EXPLANATION
+from symzoo.report.merge_many import frame_targets_markdown, merge_many_markdown, merge_many_summary
 from symzoo.report.units import UNITS, units
 
 FIDELITY_COLUMNS = (
@@ -34,7 +37,14 @@ FIDELITY_COLUMNS = (
     "diversity_recon",
     "diversity_orig",
 )
-MERGE_COLUMNS = ("loss_barrier", "loss_barrier_orig", "endpoint_dist", "endpoint_score_gap", "mid_dist")
+MERGE_COLUMNS = (
+    "loss_barrier",
+    "loss_barrier_orig",
+    "endpoint_dist",
+    "endpoint_score_gap",
+    "mid_dist",
+    "mid_score_gap",
+)
 
 
 def mean_curves(curves: pl.DataFrame) -> pl.DataFrame:
@@ -135,8 +145,10 @@ network wins it: the `medoid` control (both endpoints the train split's medoid n
 construction. Read every barrier beside its endpoint fidelity: `loss_barrier_orig` measures the path against
 the *original* networks' losses, `endpoint_dist` is the {dist} of each endpoint from its original network (0 for
 exact alignments), `endpoint_score_gap` the endpoints' {score} minus the originals', `mid_dist` the midpoint's
-{dist} from its two parents, next to the medoid's (`medoid mid_dist`). A merge keeps something of both parents only
-where its `mid_dist` is clearly below the medoid's.
+{dist} from its two parents, next to the medoid's (`medoid mid_dist`), and `mid_score_gap` the midpoint's {score}
+minus the better parent's. A merge keeps something of both parents only where its `mid_dist` is clearly below the
+medoid's. `align_reference` and `ae_align_<encoder>` align each network *on its own* (to the train medoid, to its own
+decoded latent), so their endpoints are the originals; Re-Basin solves one assignment per pair.
 """
 
 FIDELITY_EXPLANATION = """\
@@ -196,23 +208,19 @@ def targets_markdown(fidelity: pl.DataFrame, summary: pl.DataFrame, task: str = 
         ident = min(row["ident_recon"], row["ident_orig"])
         if task == "classification":
             targets = (
-                f"{row['acc_gap']:+.3f} {_mark(abs(row['acc_gap']) <= TARGETS['acc_gap'])}",
-                f"{row['kendall_tau']:.3f} {_mark(row['kendall_tau'] >= TARGETS['kendall_tau'])}",
+                f"{row['acc_gap']:+.3f} {mark(abs(row['acc_gap']) <= TARGETS['acc_gap'])}",
+                f"{row['kendall_tau']:.3f} {mark(row['kendall_tau'] >= TARGETS['kendall_tau'])}",
             )
         else:
-            targets = (f"{row['kl']:{f}} vs {mean / 2:{f}} {_mark(row['kl'] <= mean / 2)}" if mean else "-",)
+            targets = (f"{row['kl']:{f}} vs {mean / 2:{f}} {mark(row['kl'] <= mean / 2)}" if mean else "-",)
         cells = [
-            f"{row['ident_recon']:.3f} / {row['ident_orig']:.3f} {_mark(ident >= TARGETS['ident'])}",
-            f"{row['kl']:{f}} vs {oracle:{f}} {_mark(row['kl'] < oracle)}" if oracle is not None else "-",
+            f"{row['ident_recon']:.3f} / {row['ident_orig']:.3f} {mark(ident >= TARGETS['ident'])}",
+            f"{row['kl']:{f}} vs {oracle:{f}} {mark(row['kl'] < oracle)}" if oracle is not None else "-",
             *targets,
             _merge_order(barrier, zoo, row["model"], u.dist),
         ]
         lines.append("| " + " | ".join([zoo, row["model"], *cells]) + " |")
     return "\n".join(lines) + "\n"
-
-
-def _mark(ok: bool) -> str:
-    return "(reached)" if ok else "(**not reached**)"
 
 
 def _merge_order(barrier: dict, zoo: str, model: str, dist: str) -> str:
@@ -223,7 +231,7 @@ def _merge_order(barrier: dict, zoo: str, model: str, dist: str) -> str:
     faithful = rows[0]["endpoint_dist_mean"] < rows[3]["endpoint_dist_mean"]
     ok = ae < rebasin < naive and faithful
     ends = f"endpoint {dist} {rows[0]['endpoint_dist_mean']:.3f} vs medoid {rows[3]['endpoint_dist_mean']:.3f}"
-    return f"{ae:.3f} < {rebasin:.3f} < {naive:.3f}, {ends} {_mark(ok)}"
+    return f"{ae:.3f} < {rebasin:.3f} < {naive:.3f}, {ends} {mark(ok)}"
 
 
 KIND_NAMES = {"permutation": "P", "scaling": "D", "both": "PD"}
@@ -299,6 +307,7 @@ def summary_markdown(
     fidelity: pl.DataFrame,
     inr_orbit: pl.DataFrame,
     tasks: dict[str, str],
+    many: pl.DataFrame | None = None,
 ) -> str:
     """``barriers.md``: a section per task (classifier zoos first, then INR zoos), each with its own units and
     only its own zoos' rows (``tasks``: zoo → task, :func:`zoo_tasks`)."""
@@ -316,19 +325,31 @@ def summary_markdown(
                     _of_zoos(orbit_summary, zoos),
                     _of_zoos(fidelity, zoos),
                     _of_zoos(inr_orbit, zoos),
+                    _of_zoos(many, zoos) if many is not None else pl.DataFrame(),
                 )
             )
     return "\n".join(sections)
 
 
 def _task_markdown(
-    task: str, summary: pl.DataFrame, orbit_summary: pl.DataFrame, fidelity: pl.DataFrame, inr_orbit: pl.DataFrame
+    task: str,
+    summary: pl.DataFrame,
+    orbit_summary: pl.DataFrame,
+    fidelity: pl.DataFrame,
+    inr_orbit: pl.DataFrame,
+    many: pl.DataFrame,
 ) -> str:
     u = units(task)
     text = f"# {u.title}\n\n" + TASK_EXPLANATION[task]
     if len(summary):
         text += "\n## Merging: barriers beside the fidelity of their endpoints (mean ± 95% CI over pairs)\n\n"
         text += EXPLANATION.format(dist=u.dist, score=u.score) + "\n" + _merge_markdown(summary)
+    if len(summary) and task == "classification":
+        text += "\n## Targets of merging in one frame: each network aligned on its own\n\n"
+        text += frame_targets_markdown(summary, many)
+    if len(many):
+        text += "\n## Merging many networks (mean ± 95% CI over groups)\n\n" + MANY_EXPLANATION
+        text += "\n" + merge_many_markdown(many)
     if len(fidelity):
         text += "\n## Targets of a faithful autoencoder (test networks)\n\n"
         text += targets_markdown(fidelity, summary, task)
@@ -349,12 +370,18 @@ def _task_markdown(
 
 
 def build_tables(
-    curves: pl.DataFrame, orbit: pl.DataFrame, training: pl.DataFrame, fidelity: pl.DataFrame
+    curves: pl.DataFrame,
+    orbit: pl.DataFrame,
+    training: pl.DataFrame,
+    fidelity: pl.DataFrame,
+    many: pl.DataFrame | None = None,
 ) -> dict[str, pl.DataFrame | str]:
     """Every report table, keyed by its file name in ``results/tables/``, from the stacked inputs: interpolation
     ``curves`` (with ``zoo`` and ``method`` columns), ``orbit`` curves (with ``zoo``), encoder ``training``
-    histories (with ``zoo`` and ``encoder``; may be empty) and ``fidelity`` rows (with ``zoo``; may be empty).
-    Each zoo's task comes from the curves' ``task`` column."""
+    histories (with ``zoo`` and ``encoder``; may be empty), ``fidelity`` rows (with ``zoo``; may be empty) and the
+    merge-many rows (with ``zoo``; None or empty: none). Each zoo's task comes from the curves' ``task`` column."""
+    many = pl.DataFrame() if many is None else many
+    many_summary = merge_many_summary(many)
     tasks = zoo_tasks(curves, orbit)
     per_pair = pair_barriers(curves, by=("zoo", "method", "pair_id"))
     summary = with_medoid_reference(aggregate(per_pair, by=("zoo", "method")))
@@ -370,7 +397,7 @@ def build_tables(
             c: _finite(row[c]) for c in FIDELITY_COLUMNS
         }
     inr_orbit = inr_orbit_summary(orbit)
-    text = summary_markdown(summary, orbit_summary, fidelity, inr_orbit, tasks)
+    text = summary_markdown(summary, orbit_summary, fidelity, inr_orbit, tasks, many_summary)
     return {
         out.CURVES: curves,
         out.INTERPOLATION_CSV: mean_curves(curves),
@@ -381,6 +408,8 @@ def build_tables(
         out.ORBIT_SUMMARY: orbit_summary,
         out.TRAINING: training,
         out.FIDELITY: fidelity,
+        out.MERGE_MANY: many,
+        out.MERGE_MANY_SUMMARY: many_summary,
         out.INR_ORBIT: inr_orbit,
         out.SUMMARY_MD: text,
         **{f"{out.METRICS_DIR}/{zoo}.json": json.dumps(values, indent=2) + "\n" for zoo, values in metrics.items()},

@@ -15,7 +15,7 @@ import torch
 
 from symzoo.data.merge import read_pairs, write_endpoints
 from symzoo.data.zoo import read_zoo
-from symzoo.merge.methods import MEDOID, check_method, endpoints
+from symzoo.merge.methods import NEEDS_MEDOID, check_method, endpoints
 from symzoo.stages import common
 
 if TYPE_CHECKING:  # the encoders (torch-geometric) load only when a method needs a model
@@ -25,7 +25,11 @@ log = logging.getLogger(__name__)
 
 
 def arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--method", required=True, help="naive, rebasin, rebasin_scaling, canonical, medoid or ae_<encoder>")
+    p.add_argument(
+        "--method",
+        required=True,
+        help="naive, rebasin, rebasin_scaling, canonical, align_reference, medoid, ae_<encoder>, ae_align_<encoder>",
+    )
     common.add_zoo(p)
     p.add_argument("--pairs", required=True, type=Path, help="pairs table (results/merge/<zoo>/pairs.parquet)")
     common.add_named(p, "--model", "ae_NAME=PATH", "the autoencoder's model.pt (method ae_NAME)")
@@ -54,13 +58,14 @@ def run(
     seed: int,
     device: torch.device,
 ) -> Path:
-    """The endpoints of ``method``; an autoencoder method needs ``ae``, the medoid control ``medoid_path``."""
-    if method == MEDOID and medoid_path is None:
-        raise ValueError("method 'medoid' needs the zoo's medoid.json (--medoid)")
-    check_method(method, ae, medoid=torch.zeros(0) if method == MEDOID else None)
+    """The endpoints of ``method``; an autoencoder method needs ``ae``, the medoid control and align_reference
+    ``medoid_path``."""
+    if method in NEEDS_MEDOID and medoid_path is None:
+        raise ValueError(f"method {method!r} needs the zoo's medoid.json (--medoid)")
+    check_method(method, ae, medoid=torch.zeros(0) if method in NEEDS_MEDOID else None)
     zoo = read_zoo(zoo_dir)
     pairs = read_pairs(pairs_path, len(zoo))
-    medoid = common.load_medoid(medoid_path, zoo, device) if method == MEDOID else None
+    medoid = common.load_medoid(medoid_path, zoo, device) if method in NEEDS_MEDOID else None
     a, b = (zoo.tensor(pairs[column].to_numpy(), device) for column in ("model_a", "model_b"))
     a, b = endpoints(method, zoo.spec, a, b, ae, medoid, seed)
     try:

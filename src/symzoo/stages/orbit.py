@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from symzoo.atomic import atomic_path
-from symzoo.merge.methods import BASELINES, MEDOID
+from symzoo.merge.methods import BASELINES, MEDOID, autoencoder_methods, encoder_of
 from symzoo.merge.orbit import orbit_curves
 from symzoo.stages import common
 from symzoo.stages.common import load_inputs, measured_on
@@ -62,7 +62,9 @@ def run(
         def truth(ids):
             return zoo_targets(zoo, image_set, ids, device)
 
-    methods = {m: None for m in (*options["methods"], MEDOID) if m in BASELINES} | models
+    methods = {m: None for m in (*options["methods"], MEDOID) if m in BASELINES} | {
+        method: ae for name, ae in models.items() for method in autoencoder_methods(encoder_of(name))
+    }
     medoid = common.load_medoid(medoid_path, zoo, device)
     orbit = options["orbit"]
     frame = orbit_curves(

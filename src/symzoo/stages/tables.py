@@ -1,7 +1,7 @@
 """Stage ``tables``: every report table from the curves, orbit curves, histories and fidelity rows.
 
-Inputs are named ``zoo/method=PATH`` (curves), ``zoo=PATH`` (orbit), ``zoo/encoder=PATH`` (histories) and
-``zoo/name=PATH`` (fidelity); the names become columns. Writes :data:`symzoo.report.TABLES` into
+Inputs are named ``zoo/method=PATH`` (curves), ``zoo=PATH`` (orbit, merge-many), ``zoo/encoder=PATH``
+(histories) and ``zoo/name=PATH`` (fidelity); the names become columns. Writes :data:`symzoo.report.TABLES` into
 ``results/tables/``, each atomically.
 """
 
@@ -28,11 +28,12 @@ def arguments(p: argparse.ArgumentParser) -> None:
     common.add_named(p, "--orbit", "ZOO=PATH", "orbit curves of one zoo", required=True)
     common.add_named(p, "--history", "ZOO/ENCODER=PATH", "an encoder's training history")
     common.add_named(p, "--fidelity", "ZOO/NAME=PATH", "fidelity rows of an encoder or of the controls")
+    common.add_named(p, "--many", "ZOO=PATH", "merge-many table of one classifier zoo")
     common.add_out(p, "results/tables", flag="--out-dir")
 
 
 def main(args: argparse.Namespace) -> None:
-    names = (common.named(args, flag) for flag in ("--curves", "--orbit", "--history", "--fidelity"))
+    names = (common.named(args, flag) for flag in ("--curves", "--orbit", "--history", "--fidelity", "--many"))
     print(run(*names, args.out_dir)[SUMMARY_MD])
 
 
@@ -55,6 +56,7 @@ def run(
     orbit: Mapping[str, Path],
     histories: Mapping[str, Path],
     fidelity: Mapping[str, Path],
+    many: Mapping[str, Path],
     out_dir: Path,
 ) -> dict[str, pl.DataFrame | str]:
     try:
@@ -63,6 +65,7 @@ def run(
             stack(orbit, ("zoo",)),
             stack(histories, ("zoo", "encoder")) if histories else pl.DataFrame(),
             stack(fidelity, ("zoo", "source")).drop("source") if fidelity else pl.DataFrame(),
+            stack(many, ("zoo",)) if many else pl.DataFrame(),
         )
     except pl.exceptions.PolarsError as err:  # a table of the wrong shape (columns, types)
         raise ValueError(f"tables: an input table does not have the expected columns ({err})") from None
