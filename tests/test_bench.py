@@ -6,6 +6,7 @@ import json
 import pytest
 
 from symzoo.bench import merge, tables
+from symzoo.bench.canonicalize import all_pairs_break_even
 from symzoo.cli import main
 
 KEYS = {
@@ -60,10 +61,20 @@ def test_bench_canonicalize_prints_a_row_per_width_and_the_cnn(capsys):
     assert KEYS["canonicalize"] <= set(result)
     header, *rows = _table(stderr, "rows")
     assert header == result["columns"]
-    assert [" ".join(row[:-8]) for row in rows] == ["mlp h=4", "mlp h=8", "small cnn zoo"]
+    assert [" ".join(row[: -len(result["columns"]) + 1]) for row in rows] == ["mlp h=4", "mlp h=8", "small cnn zoo"]
     assert [row["params"] for row in result["rows"]] == [4 * 64 + 4 + 4 * 4 + 4 + 4 * 10 + 10, 682, 4970]
-    assert set(result["exponents"]) == {"rebasin", "encode_decode", "train_step"}
+    assert set(result["exponents"]) == {"rebasin", "encode_decode", "train_step", "align"}
     assert result["zoo_size"] == 10
+    for row in result["rows"]:  # the all-pairs view: its costs at zoo_size, and the zoo size it pays off from
+        assert row["all_pairs_rebasin_s"] == pytest.approx(45 * row["rebasin_s"])
+        assert row["all_pairs_n_reference"] <= row["all_pairs_n_inference"] <= row["all_pairs_n"]
+
+
+@pytest.mark.parametrize(("pair_s", "network_s", "fixed_s"), [(1, 1, 0), (1, 0, 10), (0.3, 0.7, 55.5), (2, 0.1, 0)])
+def test_all_pairs_break_even_is_the_first_zoo_size_where_per_network_is_cheaper(pair_s, network_s, fixed_s):
+    n = all_pairs_break_even(pair_s, network_s, fixed_s)
+    cheaper = [m * (m - 1) / 2 * pair_s > m * network_s + fixed_s for m in range(2, 200)]
+    assert n == 2 + cheaper.index(True)
 
 
 def test_bench_convert_takes_its_size_and_rejects_options_it_does_not_take(capsys):

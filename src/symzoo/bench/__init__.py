@@ -4,7 +4,8 @@
 - ``encode``: encoder + decoder throughput, and seconds per network at two network sizes;
 - ``merge``: batched interpolation against the best per-network loop, and its memory per pass at two pair counts;
 - ``canonicalize``: the autoencoder (encode + decode, and its training amortised over a zoo) against Git Re-Basin
-  per pair, across network widths: the crossover width and the growth exponents;
+  per pair, across network widths: the crossover width and the growth exponents; and all pairs of a zoo, pairwise
+  Re-Basin against per-network alignment (the zoo size from which the per-network path wins);
 - ``convert``: the Small CNN Zoo conversion of a synthetic archive of a given size: time and peak memory.
 
 Options (``run``'s keyword arguments) that a benchmark does not take are an error.

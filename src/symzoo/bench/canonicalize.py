@@ -9,7 +9,10 @@ Small CNN Zoo CNN (4,970 parameters), three things are timed in turns (A, B, C, 
 - ``encode_decode_s``: encode + decode of one network (a batch of ``batch`` networks, divided), no gradients;
 - ``train_step_s``: one training step's forward and backward per network (a batch of ``batch`` networks,
   divided), with a parameter-space reconstruction loss. The functional loss of the real training also runs
-  the reconstructed networks on images, so this is a lower bound of the real step.
+  the reconstructed networks on images, so this is a lower bound of the real step;
+- ``align_s``: one network aligned on its own to its decoded latent (:func:`symzoo.align.rebasin.align_each`,
+  the ``ae_align`` merge's per-network step; the same weight matching as Re-Basin's, against another target),
+  the mean over ``REBASIN_PAIRS`` networks.
 
 The encoder's cost per pair is two networks' encode + decode plus their share of its training:
 ``TRAIN_NETWORK_STEPS`` network-steps (the config's 300 epochs over the 2,560 train networks of the paper's
@@ -21,6 +24,13 @@ pair, with and without the training; None: not within the widths; ``faster_width
 and the growth exponents, the log-log slopes
 of each time against the parameter count, over all widths and over the three largest (small networks' times are
 mostly fixed per-call costs, so the large ones show the growth).
+
+The all-pairs view: merging every pair of a zoo of N networks costs N (N - 1) / 2 Re-Basin assignments pairwise,
+but N (encode + decode + align) plus one training run through the decoder's frame (``ae_align``), or N alignments to
+one reference without a decoder (``align_reference``). Per net: ``all_pairs_n`` (the N from which the decoder's
+frame is cheaper, its training included), ``all_pairs_n_inference`` (without the training),
+``all_pairs_n_reference`` (aligning to one reference), and the two costs at ``zoo_size`` networks
+(``all_pairs_rebasin_s``, ``all_pairs_frame_s``).
 
 The encoder is a ScaleGMN autoencoder of ``ARCHITECTURE`` (the size the merge benchmark used before: hidden 64,
 4 layers, latent 128, bilinear messages); its decoder's output layer has 4 x latent x P weights, so memory and
@@ -35,7 +45,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
-from symzoo.align.rebasin import align_pair
+from symzoo.align.rebasin import align_each, align_pair
 from symzoo.bench.encode import random_params
 from symzoo.bench.timing import device_label, interleaved_medians
 from symzoo.config import entry
@@ -59,6 +69,12 @@ COLUMNS = (
     "encoder_s_per_pair",
     "encoder_over_rebasin",
     "break_even_zoo",
+    "align_s",
+    "all_pairs_n",
+    "all_pairs_n_inference",
+    "all_pairs_n_reference",
+    "all_pairs_rebasin_s",
+    "all_pairs_frame_s",
 )
 
 
@@ -69,7 +85,7 @@ def mlp_spec(width: int) -> NetSpec:
 
 def _contestants(spec: NetSpec, batch: int, device: torch.device) -> list[Callable[[], object]]:
     """Re-Basin on ``REBASIN_PAIRS`` pairs, encode + decode of ``batch`` networks, a training step on ``batch``
-    networks."""
+    networks, ``REBASIN_PAIRS`` networks each aligned to its decoded latent."""
     g = torch.Generator().manual_seed(0)
     pairs = random_params(spec, 2 * REBASIN_PAIRS, g).view(REBASIN_PAIRS, 2, -1)
     thetas = random_params(spec, batch, g).to(device)
@@ -88,14 +104,30 @@ def _contestants(spec: NetSpec, batch: int, device: torch.device) -> list[Callab
         model.train().zero_grad(set_to_none=True)
         (model(thetas) - thetas).square().mean().backward()
 
-    contestants = [rebasin, encode_decode, train_step]
+    singles = pairs[:, 0]
+    with torch.no_grad():
+        decoded = model.eval()(singles.to(device)).cpu()
+
+    def align() -> None:
+        align_each(spec, singles, decoded)
+
+    contestants = [rebasin, encode_decode, train_step, align]
     for fn in contestants:
         fn()  # warm-up: lazy initialisation, allocator, first calls into scipy
     return contestants
 
 
+def all_pairs_break_even(pair_s: float, network_s: float, fixed_s: float = 0.0) -> int:
+    """The smallest zoo size N from which N (N - 1) / 2 pairwise costs ``pair_s`` exceed N per-network costs
+    ``network_s`` plus a one-off ``fixed_s`` (beyond the larger root of
+    pair_s / 2 N^2 - (pair_s / 2 + network_s) N - fixed_s)."""
+    linear = pair_s / 2 + network_s
+    return max(2, math.floor((linear + math.sqrt(linear**2 + 2 * pair_s * fixed_s)) / pair_s) + 1)
+
+
 def _row(name: str, spec: NetSpec, seconds: Sequence[float], batch: int, zoo_size: int) -> dict:
     rebasin_s, encode_decode_s, train_step_s = seconds[0] / REBASIN_PAIRS, seconds[1] / batch, seconds[2] / batch
+    align_s = seconds[3] / REBASIN_PAIRS
     train_s = TRAIN_NETWORK_STEPS * train_step_s  # one training run
     inference = 2 * encode_decode_s
     saving = rebasin_s - inference  # what each pair saves once the encoder is trained
@@ -109,6 +141,12 @@ def _row(name: str, spec: NetSpec, seconds: Sequence[float], batch: int, zoo_siz
         "encoder_s_per_pair": inference + 2 * train_s / zoo_size,
         "encoder_over_rebasin": (inference + 2 * train_s / zoo_size) / rebasin_s,
         "break_even_zoo": math.ceil(2 * train_s / saving) if saving > 0 else None,
+        "align_s": align_s,
+        "all_pairs_n": all_pairs_break_even(rebasin_s, encode_decode_s + align_s, train_s),
+        "all_pairs_n_inference": all_pairs_break_even(rebasin_s, encode_decode_s + align_s),
+        "all_pairs_n_reference": all_pairs_break_even(rebasin_s, align_s),
+        "all_pairs_rebasin_s": zoo_size * (zoo_size - 1) / 2 * rebasin_s,
+        "all_pairs_frame_s": zoo_size * (encode_decode_s + align_s) + train_s,
     }
 
 
@@ -180,4 +218,4 @@ def exponents(rows: Sequence[dict]) -> dict[str, float]:
     return {name: growth_exponent(params, [row[f"{name}_s"] for row in rows]) for name in TIMES}
 
 
-TIMES = ("rebasin", "encode_decode", "train_step")
+TIMES = ("rebasin", "encode_decode", "train_step", "align")
