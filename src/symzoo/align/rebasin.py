@@ -37,7 +37,7 @@ import torch
 from scipy.optimize import linear_sum_assignment
 
 from symzoo.align import METHODS
-from symzoo.align.canonical import canonical_form, normalizing_transform
+from symzoo.align.canonical import canonical_form, canonical_transform, normalizing_transform, sorting_transform
 from symzoo.nets.functional import unflatten
 from symzoo.nets.spec import NetSpec
 from symzoo.nets.symmetry import Transform, compose, scaling_group, transform
@@ -167,6 +167,12 @@ def match_each(
     all to one reference (P,): :func:`weight_matching` with permutations, and sign flips when ``signs`` (default:
     when the activation's scaling group is the sign, i.e. Re-Basin's group). One assignment problem per network,
     so a zoo costs N, not the N (N - 1) / 2 of all its pairs. Returns a Transform with batch dim N (CPU, float64).
+
+    Every match starts from the network's canonical form within that group (units sorted by invariant keys,
+    :func:`symzoo.align.canonical.sorting_transform`, after the sign normalisation when ``signs``), not from the
+    network as it is labelled: weight matching is a local search, and started from the labelling it lands members
+    of one orbit in different local optima. From the canonical form, every member of an orbit (of a generic
+    network) gets the same result, so the aligned network is a function of the orbit and the reference alone.
     """
     if thetas.ndim != 2:
         raise ValueError(f"match_each: expected networks (N, {spec.num_params}), got {tuple(thetas.shape)}")
@@ -175,12 +181,13 @@ def match_each(
     if not len(thetas):
         return Transform.identity(spec, (0,), dtype=thetas.dtype)
     signs = scaling_group(spec) == "sign" if signs is None else signs
-    return stack_elements(
-        [
-            weight_matching(spec, ref, theta, scaling=signs, generator=torch.Generator().manual_seed(seed))
-            for theta, ref in zip(thetas, references)
-        ]
-    )
+    sign_group = signs and scaling_group(spec) == "sign"
+    start = canonical_transform(spec, thetas) if sign_group else sorting_transform(spec, thetas)
+    matched = [
+        weight_matching(spec, ref, theta, scaling=signs, generator=torch.Generator().manual_seed(seed))
+        for theta, ref in zip(transform(spec, thetas, start), references)
+    ]
+    return compose(spec, start, stack_elements(matched))
 
 
 def align_each(spec: NetSpec, thetas: torch.Tensor, references: torch.Tensor, seed: int = 0) -> torch.Tensor:

@@ -52,20 +52,30 @@ own to the train medoid, then averaged; `ae_align_<encoder>`: each network align
 latent, then averaged (per-network costs, shared by every group); `ae_<encoder>`: the mean of the reconstructions;
 `ae_latent_mean_<encoder>`: the decoded mean latent; `medoid`: one train network whatever the group (a control: a
 merge that does not beat it on accuracy *and* on KL from the parents has kept nothing of them). `KL from parents`:
-the mean KL(parent || merged) over the K parents.
+the mean KL(parent || merged) over the K parents. Test accuracy of the merged network, mean ± 95% CI over groups:
 """
 
 
 def merge_many_markdown(summary: pl.DataFrame) -> str:
-    header = ["zoo", "K", "method", "n", "accuracy", "loss", "KL from parents", "− parents' mean"]
-    header.append("parents mean / best")
+    """Per zoo and method, the merged network's accuracy at every K (mean ± 95% CI over groups) and its KL from
+    the parents at the largest K; then the parents' mean and best accuracy per K."""
+    ks = sorted(summary["k"].unique().to_list())
+    header = ["zoo", "method", *(f"K = {k}" for k in ks), f"KL from parents (K = {ks[-1]})"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for row in summary.iter_rows(named=True):
-        cells = [row["zoo"], str(row["k"]), row["method"], str(row["n"])]
-        cells += [f"{row[f'{v}_mean']:.3f} ± {row[f'{v}_ci95']:.3f}" for v in ("accuracy", "loss", "dist")]
-        cells.append(f"{row['over_parents_mean']:+.3f}")
-        cells.append(f"{row['parents_mean_accuracy']:.3f} / {row['parents_best_accuracy']:.3f}")
-        lines.append("| " + " | ".join(cells) + " |")
+    cell = {(r["zoo"], r["method"], r["k"]): r for r in summary.iter_rows(named=True)}
+    for zoo in summary["zoo"].unique(maintain_order=True).to_list():
+        rows = summary.filter(pl.col("zoo") == zoo)
+        for method in rows["method"].unique(maintain_order=True).to_list():
+            values = [cell.get((zoo, method, k)) for k in ks]
+            cells = ["-" if r is None else f"{r['accuracy_mean']:.3f} ± {r['accuracy_ci95']:.3f}" for r in values]
+            last = values[-1]
+            cells.append("-" if last is None else f"{last['dist_mean']:.3f} ± {last['dist_ci95']:.3f}")
+            lines.append("| " + " | ".join([zoo, method, *cells]) + " |")
+        for name, column in (("parents' mean", "parents_mean_accuracy"), ("best parent", "parents_best_accuracy")):
+            means = rows.group_by("k").agg(pl.col(column).mean())
+            by_k = dict(zip(means["k"].to_list(), means[column].to_list()))
+            cells = [f"{by_k[k]:.3f}" if k in by_k else "-" for k in ks]
+            lines.append("| " + " | ".join([zoo, f"*{name}*", *cells, ""]) + " |")
     return "\n".join(lines) + "\n"
 
 
