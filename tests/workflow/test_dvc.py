@@ -276,9 +276,10 @@ def test_plots_show_the_interpolation_curves_and_figures(clone, tmp_path):
         (plot,) = plots[plot_id]
         assert plot["type"] == "vega", plot
         data = plot["content"]["data"]["values"]
-        assert {row["method"] for row in data} == {"naive", "rebasin", "medoid", "ae_scalegmn"}
+        methods = {"naive", "rebasin", "align_reference", "medoid", "ae_scalegmn", "ae_align_scalegmn"}
+        assert {row["method"] for row in data} == methods
         assert {row["zoo"] for row in data} == TEST_ZOOS
-    for name in ("interpolation", "orbit", "training", "fidelity"):
+    for name in ("interpolation", "orbit", "training", "fidelity", "merge_many"):
         assert plots[f"results/figures/{name}.png"][0]["type"] == "image"
 
 
