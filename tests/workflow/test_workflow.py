@@ -91,7 +91,13 @@ def test_tables_and_figures_are_built(workflow):
 
     tables = workflow.root / "results/tables"
     summary = pl.read_parquet(tables / "barriers_summary.parquet")
-    assert set(summary["method"]) == {"naive", "rebasin", "medoid", "ae_scalegmn"}
+    methods = {"naive", "rebasin", "align_reference", "medoid", "ae_scalegmn", "ae_align_scalegmn"}
+    assert set(summary["method"]) == methods
+    frame = summary.filter(pl.col("method").is_in(["align_reference", "ae_align_scalegmn"]))
+    assert (frame["endpoint_dist_mean"].abs() < 1e-5).all()  # each network aligned on its own: the originals
+    many = pl.read_parquet(tables / "merge_many_summary.parquet")  # the classifier zoos, every method, K = 2 and 3
+    assert set(many["zoo"]) == {"cnn", "mlp"} and set(many["k"]) == {2, 3} and (many["n"] == 2).all()
+    assert {"naive", "merge_many", "ae_align_scalegmn", "ae_latent_mean_scalegmn", "medoid"} <= set(many["method"])
     assert set(summary["zoo"]) == {"cnn", "mlp", "inr"} and (summary["n"] == 2).all()
     medoid = summary.filter(pl.col("method") == "medoid")
     assert (medoid["loss_barrier_mean"].abs() < 1e-6).all() and (medoid["endpoint_dist_mean"] > 0).all()
