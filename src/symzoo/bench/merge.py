@@ -18,7 +18,7 @@ elementwise work on both sides, memory-bound. Batching alone is therefore on par
 only when a pass fits the cache (:data:`~symzoo.merge.interpolate.CPU_PASS_BYTES`; 256 MB passes were 0.53-0.66x
 the loop). The batched path's lead comes from its log-probabilities (:func:`~symzoo.merge.interpolate.log_probs`:
 logits - logsumexp, where the loop calls ``F.log_softmax``, 2-3x slower over 10 classes) and from summing KL,
-loss and accuracy as contractions. Measured (10 runs, 2 idle cores): 1.07-1.20 on 1 thread, 1.15-1.31 on 2.
+loss and accuracy as contractions. Measured (12 runs, 2 idle cores): 1.07-1.27 on 1 thread, 1.11-1.31 on 2.
 
 Memory, on the Small CNN Zoo shape (where one pass's activations are large): the peak memory of ``curves`` for
 ``memory_pairs`` (default 5 and 20) pairs, over the memory before it, measured on CUDA as
